@@ -1,0 +1,3 @@
+from ssmex.cli import main
+
+raise SystemExit(main())
