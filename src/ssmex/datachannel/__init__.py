@@ -1,0 +1,1 @@
+"""The Session Manager data channel: the websocket protocol behind StreamUrl."""
