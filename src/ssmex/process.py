@@ -1,0 +1,190 @@
+"""Child processes: the foreground plugin with the console's keys, and detached ones.
+
+All children are started here, so the command line and the environment are prepared in
+one place and logged (redacted) at debug level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import IO, Iterator, Mapping, Sequence
+
+from ssmex.quoting import native_style, render_command
+from ssmex.redact import redact
+
+log = logging.getLogger("ssmex.process")
+
+IS_WINDOWS = os.name == "nt"
+
+# Windows process creation flags (winbase.h).
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_NO_WINDOW = 0x08000000
+
+
+def user_entered_signals() -> list[int]:
+    """Return the signals the console sends when the user presses Ctrl+C and friends."""
+    if IS_WINDOWS:
+        return [signal.SIGINT]
+    return [signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP]
+
+
+@contextlib.contextmanager
+def console_keys_to_child() -> Iterator[None]:
+    """Ignore Ctrl+C (and on POSIX Ctrl+\\ and Ctrl+Z) in ssmex, restoring them afterwards.
+
+    The console delivers these keys to every process in the foreground group, so the
+    child still receives them and decides what they mean.
+    """
+    previous = {}
+    for number in user_entered_signals():
+        try:
+            previous[number] = signal.signal(number, signal.SIG_IGN)
+        except (ValueError, OSError):
+            # Not the main thread, or the signal cannot be changed: leave it alone.
+            continue
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def command_line(argv: Sequence[str]) -> str | list[str]:
+    """Return what Popen receives: the argv on POSIX, the C runtime command line on Windows."""
+    if IS_WINDOWS:
+        return render_command(argv, "msvcrt")
+    return list(argv)
+
+
+def describe(argv: Sequence[str]) -> str:
+    """Return argv as this OS's command line, with secrets redacted, for logs."""
+    return redact(render_command(argv, native_style(os.name)))
+
+
+def run_foreground(argv: Sequence[str], environment: Mapping[str, str]) -> int:
+    """Run a child attached to the console and return its exit status.
+
+    A negative status means the child was killed by that signal (POSIX).
+    """
+    log.debug("running %s", describe(argv))
+    with console_keys_to_child():
+        process = subprocess.Popen(command_line(argv), env=dict(environment))
+        log.debug("started %s (pid %d)", os.path.basename(argv[0]), process.pid)
+        return process.wait()
+
+
+def spawn_detached(
+    argv: Sequence[str],
+    environment: Mapping[str, str],
+    output: IO[bytes] | int | None = None,
+) -> subprocess.Popen:
+    """Start a child that outlives ssmex: its own session on POSIX, a hidden window on Windows.
+
+    Standard input is empty; standard output and error go to output (or nowhere).
+    """
+    log.debug("starting in the background %s", describe(argv))
+    destination = subprocess.DEVNULL if output is None else output
+    options: dict = {
+        "stdin": subprocess.DEVNULL,
+        "stdout": destination,
+        "stderr": subprocess.STDOUT if output is not None else subprocess.DEVNULL,
+        "env": dict(environment),
+        "close_fds": True,
+    }
+    if IS_WINDOWS:
+        startupinfo = subprocess.STARTUPINFO()
+        startupinfo.dwFlags |= subprocess.STARTF_USESHOWWINDOW
+        startupinfo.wShowWindow = 0  # SW_HIDE
+        options["startupinfo"] = startupinfo
+        options["creationflags"] = CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW
+    else:
+        options["start_new_session"] = True
+    return subprocess.Popen(command_line(argv), **options)
+
+
+def process_alive(pid: int) -> bool:
+    """Return whether a process with this id is running (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    if IS_WINDOWS:
+        return _windows_process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status_file = f"/proc/{pid}/stat"
+    if os.path.exists(status_file):
+        try:
+            with open(status_file, encoding="ascii", errors="replace") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+            return state != "Z"
+        except (OSError, IndexError):
+            return True
+    return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    process_query_limited_information = 0x1000
+    still_active = 259
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(process_query_limited_information, False, pid)
+    if not handle:
+        return False
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return False
+        return code.value == still_active
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def end_process(pid: int) -> bool:
+    """Ask a process to end (SIGTERM on POSIX, TerminateProcess on Windows).
+
+    Returns False when it was already gone.
+    """
+    if not process_alive(pid):
+        return False
+    try:
+        if IS_WINDOWS:
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            process_terminate = 0x0001
+            handle = kernel32.OpenProcess(process_terminate, False, pid)
+            if not handle:
+                return False
+            try:
+                return bool(kernel32.TerminateProcess(handle, 1))
+            finally:
+                kernel32.CloseHandle(handle)
+        os.kill(pid, signal.SIGTERM)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def exit_status_text(status: int) -> str:
+    """Describe an exit status from Popen.wait() in words."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"was killed by {name}"
+    return f"exited with status {status}"
+
+
+def is_interactive(stream: IO | None = None) -> bool:
+    stream = stream or sys.stdin
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,285 @@
+"""Starting a Session Manager session and handing it to session-manager-plugin.
+
+The order is fixed so that no failure of ours leaves a session running: settings,
+credentials and the plugin are checked first; StartSession comes only then; and every
+failure after StartSession ends the session with TerminateSession.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ssmex import records
+from ssmex.aws import AwsContext, call_aws
+from ssmex.errors import ExitCode, SsmexError
+from ssmex.plugin import RESPONSE_VARIABLE, Plugin, PluginLaunch, build_launch, find_plugin, read_plugin
+from ssmex.ports import require_free_port
+from ssmex.process import describe, end_process, exit_status_text, run_foreground, spawn_detached
+from ssmex.redact import register_secret
+
+log = logging.getLogger("ssmex.session")
+
+PORT_DOCUMENTS = ("AWS-StartPortForwardingSession", "AWS-StartPortForwardingSessionToRemoteHost")
+DEFAULT_READY_TIMEOUT = 30.0
+
+_PORT_OPENED = re.compile(r"Port (\d+) opened for sessionId")
+_SESSION_STARTED = "Starting session with SessionId"
+
+
+@dataclass
+class SessionRequest:
+    """The StartSession request: target, document, parameters and reason."""
+
+    target: str
+    document_name: str | None = None
+    parameters: dict[str, list[str]] | None = None
+    reason: str | None = None
+
+    def api_request(self) -> dict[str, Any]:
+        """Return the request in the API model's member order, as the AWS CLI sends it."""
+        request: dict[str, Any] = {"Target": self.target}
+        if self.document_name is not None:
+            request["DocumentName"] = self.document_name
+        if self.reason is not None:
+            request["Reason"] = self.reason
+        if self.parameters is not None:
+            request["Parameters"] = self.parameters
+        return request
+
+    @property
+    def is_port_forwarding(self) -> bool:
+        return self.document_name in PORT_DOCUMENTS
+
+    def validate(self) -> None:
+        if not self.target or not self.target.strip():
+            raise SsmexError("The target is empty; pass an instance id such as i-0123456789abcdef0.", ExitCode.USAGE)
+        if self.document_name is not None and not re.fullmatch(r"[a-zA-Z0-9_\-.:/]{3,128}", self.document_name):
+            raise SsmexError(
+                f"The document name {self.document_name!r} is invalid; use 3 to 128 letters, digits and _-.:/ "
+                "such as AWS-StartPortForwardingSession.",
+                ExitCode.USAGE,
+            )
+        if self.reason is not None and not 1 <= len(self.reason) <= 256:
+            raise SsmexError("The reason must be 1 to 256 characters long; shorten it.", ExitCode.USAGE)
+        local_port = (self.parameters or {}).get("localPortNumber")
+        if self.is_port_forwarding and local_port:
+            try:
+                number = int(local_port[0])
+            except ValueError:
+                raise SsmexError(
+                    f"localPortNumber {local_port[0]!r} is not a port number; use 0 to 65535.", ExitCode.USAGE
+                ) from None
+            if not 0 <= number <= 65535:
+                raise SsmexError(f"localPortNumber {number} is out of range; use 0 to 65535.", ExitCode.USAGE)
+            require_free_port(number, "localPortNumber")
+
+
+@dataclass
+class StartedSession:
+    """A session that StartSession created, and how to end it."""
+
+    aws: AwsContext
+    client: Any
+    request: SessionRequest
+    response: dict[str, Any]
+    start_time: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def session_id(self) -> str:
+        return self.response["SessionId"]
+
+    def terminate(self, why: str) -> bool:
+        """Call TerminateSession; log and return False when that fails too."""
+        try:
+            call_aws("TerminateSession", lambda: self.client.terminate_session(SessionId=self.session_id))
+        except SsmexError as error:
+            log.warning("ending session %s (%s) failed too: %s", self.session_id, why, error)
+            return False
+        log.info("terminated session %s because %s", self.session_id, why)
+        return True
+
+
+def start(aws: AwsContext, request: SessionRequest) -> StartedSession:
+    """Call StartSession; the caller must end the session if anything later fails."""
+    client = aws.ssm_client()
+    response = call_aws("StartSession", lambda: client.start_session(**request.api_request()))
+    register_secret(response.get("TokenValue"))
+    response.pop("ResponseMetadata", None)
+    log.info("started session %s for target %s", response.get("SessionId"), request.target)
+    return StartedSession(aws=aws, client=client, request=request, response=response)
+
+
+def prepare_plugin(explicit_path: str | None) -> Plugin:
+    """Find and read the plugin, logging its known problems as warnings."""
+    plugin = read_plugin(find_plugin(explicit_path))
+    log.debug("using session-manager-plugin %s at %s", plugin.version_label, plugin.path)
+    for warning in plugin.warnings():
+        log.warning("%s", warning)
+    return plugin
+
+
+def plugin_launch(plugin: Plugin, started: StartedSession) -> PluginLaunch:
+    launch = build_launch(
+        plugin,
+        started.response,
+        started.request.api_request(),
+        region=started.client.meta.region_name,
+        profile=started.aws.settings.profile,
+        endpoint_url=started.client.meta.endpoint_url,
+    )
+    if plugin.takes_environment:
+        log.debug("plugin command: %s (with %s=<redacted> in its environment)", describe(launch.argv), RESPONSE_VARIABLE)
+    else:
+        log.debug("plugin command: %s", describe(launch.argv))
+    return launch
+
+
+def _failed_launch(started: StartedSession, plugin: Plugin, error: OSError) -> SsmexError:
+    ended = started.terminate("the plugin could not be started")
+    state = "was terminated" if ended else "could not be terminated; end it in the console"
+    return SsmexError(
+        f"session-manager-plugin at {plugin.path} could not be started ({error.strerror or error}), "
+        f"so session {started.session_id} {state}; reinstall the plugin or name it with --plugin.",
+        ExitCode.PLUGIN_UNAVAILABLE,
+    )
+
+
+def run_with_plugin(aws: AwsContext, request: SessionRequest, plugin_path: str | None = None) -> int:
+    """Start a session and run the plugin in the foreground until it exits.
+
+    Returns ssmex's exit code: 0 when the plugin exited with 0.
+    """
+    request.validate()
+    aws.check_credentials()
+    plugin = prepare_plugin(plugin_path)
+    started = start(aws, request)
+    try:
+        launch = plugin_launch(plugin, started)
+        status = run_foreground(launch.argv, launch.environment)
+    except OSError as error:
+        raise _failed_launch(started, plugin, error) from None
+    except BaseException:
+        started.terminate("ssmex was interrupted before the plugin started")
+        raise
+    if status == 0:
+        log.debug("session-manager-plugin exited with status 0 for session %s", started.session_id)
+        return ExitCode.OK
+    started.terminate(f"session-manager-plugin {exit_status_text(status)}")
+    raise SsmexError(
+        f"session-manager-plugin {exit_status_text(status)}, so session {started.session_id} was ended; "
+        "run again with --debug to see more.",
+        ExitCode.PLUGIN_FAILED,
+    )
+
+
+def wait_until_ready(
+    process: subprocess.Popen,
+    log_path: str,
+    needs_port: bool,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int | None:
+    """Wait for the plugin's output to show the session is ready.
+
+    Returns the local port for port sessions and None otherwise. Raises SsmexError when
+    the plugin exits first or the deadline passes, because the plugin can hang forever.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(log_path, encoding="utf-8", errors="replace") as handle:
+            output = handle.read()
+        match = _PORT_OPENED.search(output)
+        if match:
+            return int(match.group(1))
+        if not needs_port and _SESSION_STARTED in output:
+            return None
+        if process.poll() is not None:
+            last = output.strip().splitlines()[-1] if output.strip() else "no output"
+            raise SsmexError(
+                f"session-manager-plugin {exit_status_text(process.returncode)} before the session was ready "
+                f"(its last line: {last!r})",
+                ExitCode.PLUGIN_FAILED,
+            )
+        if time.monotonic() >= deadline:
+            raise SsmexError(
+                f"session-manager-plugin was not ready within {timeout:g} seconds",
+                ExitCode.PLUGIN_FAILED,
+            )
+        sleep(0.05)
+
+
+def start_in_background(
+    aws: AwsContext,
+    request: SessionRequest,
+    plugin_path: str | None = None,
+    ready_timeout: float = DEFAULT_READY_TIMEOUT,
+) -> records.SessionRecord:
+    """Start a session with the plugin detached, wait until it is ready and record it."""
+    request.validate()
+    aws.check_credentials()
+    plugin = prepare_plugin(plugin_path)
+    started = start(aws, request)
+    log_path = os.path.join(records.sessions_dir(), f"{started.session_id}.log")
+    process = None
+    try:
+        launch = plugin_launch(plugin, started)
+        with open(log_path, "wb") as output:
+            process = spawn_detached(launch.argv, launch.environment, output=output)
+        log.info("started session-manager-plugin %s (pid %d) for session %s", plugin.version_label, process.pid, started.session_id)
+        local_port = wait_until_ready(process, log_path, request.is_port_forwarding, ready_timeout)
+    except OSError as error:
+        raise _failed_launch(started, plugin, error) from None
+    except (SsmexError, BaseException) as error:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        ended = started.terminate("the background plugin did not become ready")
+        if isinstance(error, SsmexError):
+            state = "was terminated" if ended else "could not be terminated; end it in the console"
+            raise SsmexError(f"{error.message}, so session {started.session_id} {state}; run again with --debug.", error.exit_code) from None
+        raise
+    record = records.SessionRecord(
+        SessionId=started.session_id,
+        Target=request.target,
+        DocumentName=request.document_name or "SSM-SessionManagerRunShell",
+        ProcessId=process.pid,
+        StartTime=started.start_time,
+        Region=started.client.meta.region_name,
+        Endpoint=started.client.meta.endpoint_url,
+        Profile=aws.settings.profile,
+        LocalPort=local_port,
+        StreamUrl=started.response.get("StreamUrl"),
+        LogFile=log_path,
+    )
+    records.save(record)
+    return record
+
+
+def stop_background(record: records.SessionRecord, aws: AwsContext) -> bool:
+    """End a background session's process, call TerminateSession and drop its record.
+
+    Returns whether TerminateSession succeeded.
+    """
+    if end_process(record.ProcessId):
+        log.info("ended process %d of session %s", record.ProcessId, record.SessionId)
+    client = aws.ssm_client()
+    try:
+        call_aws("TerminateSession", lambda: client.terminate_session(SessionId=record.SessionId))
+        terminated = True
+    except SsmexError as error:
+        log.warning("TerminateSession for %s failed: %s", record.SessionId, error)
+        terminated = False
+    records.remove(record.SessionId)
+    if record.LogFile:
+        try:
+            os.remove(record.LogFile)
+        except OSError:
+            pass
+    return terminated
