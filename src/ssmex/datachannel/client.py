@@ -12,6 +12,7 @@ command sessions that send one. Failures raise DataChannelError.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import random
@@ -28,6 +29,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ssmex.datachannel import message as m
 from ssmex.datachannel.channel import ReliableChannel
+from ssmex.errors import ExitCode, SsmexError
+from ssmex.redact import register_secret
 
 logger = logging.getLogger("ssmex.datachannel.client")
 
@@ -48,9 +51,17 @@ FIRST_BACKOFF = 0.1
 
 ResumeSession = Callable[[], Optional[str]]
 
+# websockets 17 warns unless callers of connect() opt into the direct-return form.
+_CONNECT_EXTRA = (
+    {"legacy": True} if "legacy" in inspect.signature(websockets.sync.client.connect).parameters else {}
+)
 
-class DataChannelError(Exception):
-    """A session that failed: the message is one sentence for the user."""
+
+class DataChannelError(SsmexError):
+    """A session that failed: the message is one sentence for the user, with no token."""
+
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.ERROR) -> None:
+        super().__init__(message, exit_code)
 
 
 @dataclass
@@ -89,6 +100,7 @@ class NativeSession:
                  resume: ResumeSession, options: Optional[SessionOptions] = None):
         self.session_id = session_id
         self.stream_url = stream_url
+        register_secret(token_value)
         self._token = token_value
         self._resume = resume
         self.options = options or SessionOptions()
@@ -149,6 +161,7 @@ class NativeSession:
             max_size=None,
             ping_interval=60,
             ping_timeout=60,
+            **_CONNECT_EXTRA,
         )
         ws.send(self._opening_message())
         return ws
@@ -172,7 +185,8 @@ class NativeSession:
                 raise DataChannelError(f"StreamUrl is not a websocket URL: {error}") from None
         raise DataChannelError(
             f"could not connect to the StreamUrl of session {self.session_id} after {attempts} attempts"
-            f" ({last_error}); check the network path to the Session Manager endpoint"
+            f" ({last_error}); check the network path to the Session Manager endpoint",
+            ExitCode.NETWORK,
         )
 
     def _resume_and_reconnect(self) -> bool:
@@ -191,6 +205,8 @@ class NativeSession:
                                self.session_id, attempt + 1, RESUME_ATTEMPTS,
                                redact_token(str(error), self._token))
                 continue
+            if token:
+                register_secret(token)
             if not token:
                 self._closing_lines.append(f"Session: {self.session_id} timed out.\n")
                 self.finish(0)
