@@ -7,6 +7,8 @@ stderr, and an ExitCode payload sets the exit status.
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import logging
 import os
@@ -180,7 +182,18 @@ def _fileno(stream) -> Optional[int]:
 
 
 def _writer_for(stream):
-    binary = getattr(stream, "buffer", stream)
+    binary = getattr(stream, "buffer", None)
+    if binary is None and isinstance(stream, io.TextIOBase):
+        # A text stream with no byte buffer, such as io.StringIO: decode, keeping
+        # a UTF-8 sequence split across two payloads whole.
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+        def write_text(data: bytes) -> None:
+            stream.write(decoder.decode(data))
+            stream.flush()
+        return write_text
+
+    binary = binary or stream
 
     def write(data: bytes) -> None:
         binary.write(data)
