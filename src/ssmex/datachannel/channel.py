@@ -34,6 +34,15 @@ INITIAL_RTT = 0.1
 CLOCK_GRANULARITY = 0.01
 # The plugin buffers at most this many out-of-order messages.
 MAX_OUT_OF_ORDER = 10000
+# Unacknowledged messages a sender may have in flight before it waits for
+# acks. The plugin has no such limit. This one exists because
+# websockets.sync holds its connection lock while a send blocks, and that
+# lock also stops the same connection from reading: when both ends of a
+# loopback pair are in Python and both socket buffers fill, both sides stop
+# reading and deadlock. 128 messages of at most 1024 payload bytes, plus
+# their acks, stay below the 128 KiB default Linux receive buffer
+# (tcp_rmem), so neither side's send ever blocks for long.
+MAX_IN_FLIGHT = 128
 # The plugin resends only the oldest message per check. Resending every expired
 # message, but no more than this many per check, recovers faster after a lost
 # websocket while bounding a resend burst when the peer is merely slow.
@@ -81,6 +90,12 @@ class ReliableChannel:
         # return True to skip its first transmission or to send it twice.
         self.skip_first_send: Optional[Callable[[int], bool]] = None
         self.send_twice: Optional[Callable[[int], bool]] = None
+
+        self.max_in_flight = MAX_IN_FLIGHT
+        self._window_open = threading.Condition(self._state_lock)
+        # Threads that must never wait for the window: the receive thread
+        # processes the acks that would open it.
+        self._local = threading.local()
 
         self._acks: list[tuple[float, int, bytes]] = []
         self._ack_counter = 0
@@ -161,7 +176,20 @@ class ReliableChannel:
         for chunk in chunks:
             self._send_one(payload_type, chunk, flags)
 
+    def mark_receiver_thread(self) -> None:
+        """Exempt the calling thread from waiting for the in-flight window."""
+        self._local.is_receiver = True
+
+    def _wait_for_window(self) -> None:
+        if getattr(self._local, "is_receiver", False):
+            return
+        with self._window_open:
+            while len(self._unacked) >= self.max_in_flight and not self._closed.is_set():
+                # Wake up now and then: a closed channel does not notify this condition.
+                self._window_open.wait(0.5)
+
     def _send_one(self, payload_type: int, payload: bytes, flags: int) -> None:
+        self._wait_for_window()
         with self._send_lock:
             with self._state_lock:
                 sequence_number = self.next_sequence_number
@@ -244,6 +272,8 @@ class ReliableChannel:
             # Karn's rule: a resent message gives no trustworthy round-trip sample.
             if outgoing.resends == 0:
                 self._update_rto(time.monotonic() - outgoing.sent_at)
+            if len(self._unacked) < self.max_in_flight:
+                self._window_open.notify_all()
             if not self._unacked:
                 self._drained.notify_all()
 

@@ -228,6 +228,7 @@ class NativeSession:
     # -- receiving -----------------------------------------------------------
 
     def _receive_loop(self) -> None:
+        self.channel.mark_receiver_thread()
         while not self._done.is_set():
             ws = self._ws
             try:

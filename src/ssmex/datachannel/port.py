@@ -185,7 +185,6 @@ class MuxPortHandler(_ListenerHandler):
             self.mux.send_nop()
 
     def _serve(self, connection: socket.socket) -> None:
-        stream = self.mux.open_stream()
         with self._lock:
             self._connections.add(connection)
 
@@ -194,10 +193,9 @@ class MuxPortHandler(_ListenerHandler):
             self._forget(connection)
             close_quietly(connection)
 
-        writer = QueuedWriter(connection.sendall, name=f"port-{self.session.session_id}-s{stream.stream_id}-write",
+        writer = QueuedWriter(connection.sendall, name=f"port-{self.session.session_id}-write",
                               on_finish=finish_writing)
-        stream.on_data = writer.put
-        stream.on_fin = writer.close
+        stream = self.mux.open_stream(on_data=writer.put, on_fin=writer.close)
         threading.Thread(target=self._pump_local, args=(connection, stream),
                          name=f"port-{self.session.session_id}-s{stream.stream_id}-read", daemon=True).start()
 

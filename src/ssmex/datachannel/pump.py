@@ -69,8 +69,14 @@ def shutdown_quietly(sock: socket.socket, how: int) -> None:
 
 
 def close_quietly(sock: Optional[socket.socket]) -> None:
+    """Shut a socket down and close it, ignoring errors.
+
+    The shutdown wakes a thread blocked in recv() or accept() on it and sends
+    FIN at once; close() alone does neither while another thread uses the socket.
+    """
     if sock is None:
         return
+    shutdown_quietly(sock, socket.SHUT_RDWR)
     try:
         sock.close()
     except OSError:

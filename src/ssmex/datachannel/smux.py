@@ -100,10 +100,16 @@ class SmuxSession:
         with self._send_lock:
             self._send(encode_frame(command, stream_id, data))
 
-    def open_stream(self) -> SmuxStream:
+    def open_stream(self, on_data: Optional[Callable[[bytes], None]] = None,
+                    on_fin: Optional[Callable[[], None]] = None) -> SmuxStream:
+        """Open a stream; pass the callbacks here, because the peer may answer before this returns."""
         with self._lock:
             self._next_stream_id += 2
             stream = SmuxStream(self, self._next_stream_id)
+            if on_data is not None:
+                stream.on_data = on_data
+            if on_fin is not None:
+                stream.on_fin = on_fin
             self.streams[stream.stream_id] = stream
         self.send_frame(CMD_SYN, stream.stream_id)
         return stream

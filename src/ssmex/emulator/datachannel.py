@@ -98,6 +98,8 @@ class SessionChannel:
         self._input_count = 0
         self._ack_count = 0
         self._lost_inputs: set[int] = set()
+        # Client stream-data messages that arrived again after they were processed or buffered.
+        self.duplicates_received = 0
         self.sizes: list[tuple[int, int]] = []
         self.flags: list[int] = []
 
@@ -229,6 +231,8 @@ class SessionChannel:
         faults = self.server.faults
         sequence_number = message.sequence_number
         is_new = not self.reliable.is_buffered_or_duplicate(sequence_number)
+        if not is_new:
+            self.duplicates_received += 1
         if is_new and sequence_number not in self._lost_inputs:
             self._input_count += 1
             if faults.lose_input_every and self._input_count % faults.lose_input_every == 0:
@@ -408,6 +412,7 @@ class DataChannelServer:
         return channel
 
     def _serve(self, ws, channel: SessionChannel) -> None:
+        channel.reliable.mark_receiver_thread()
         received = 0
         while True:
             frame = ws.recv()
