@@ -69,6 +69,8 @@ class SessionOptions:
     """Knobs of a native session; the defaults suit an interactive user."""
 
     connect_timeout: float = 30.0
+    # Dials of the StreamUrl before giving up; the plugin makes 7.
+    connect_attempts: int = CONNECT_ATTEMPTS
     handshake_timeout: float = 60.0
     # How long to wait for outstanding messages to be acknowledged before exiting.
     drain_timeout: float = 10.0
@@ -388,7 +390,7 @@ class NativeSession:
     def run(self) -> int:
         """Run the session to its end and return the exit status."""
         self.print_status(f"\nStarting session with SessionId: {self.session_id}\n", stream=self.stderr)
-        self._dial_with_retries(CONNECT_ATTEMPTS)
+        self._dial_with_retries(self.options.connect_attempts)
         self.channel.attach(self._ws)
         self.channel.start()
         receiver = threading.Thread(target=self._receive_loop, name=f"client-{self.session_id}-recv",

@@ -77,8 +77,9 @@ class ShellHandler:
                 logger.warning("could not put the terminal in raw mode: %s", error)
                 self._terminal = None
 
-        self.send_size()
+        # Handlers first, so no resize between the first Size and them goes unsent.
         self._install_signal_handlers()
+        self.send_size()
         threading.Thread(target=self._pump_stdin, args=(stdin_fd, is_tty),
                          name=f"shell-{self.session.session_id}-stdin", daemon=True).start()
 
@@ -101,6 +102,11 @@ class ShellHandler:
             if hasattr(signal, name):
                 number = getattr(signal, name)
                 session.restore_signals[number] = signal.signal(number, self._forwarder(data))
+        for name in ("SIGTERM", "SIGHUP"):
+            # Leave through the normal exit path, which puts the terminal back.
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                session.restore_signals[number] = signal.signal(number, _exit_on_signal)
         if hasattr(signal, "SIGWINCH"):
             session.restore_signals[signal.SIGWINCH] = signal.signal(
                 signal.SIGWINCH, lambda signum, frame: self._send_size_later())
@@ -172,6 +178,10 @@ class ShellHandler:
             writer.join(5.0)
         if self._terminal is not None:
             self._terminal.restore()
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _fileno(stream) -> Optional[int]:
