@@ -30,13 +30,13 @@ VERSION_TIMEOUT_SECONDS = 10
 
 _VERSION_PATTERN = re.compile(r"^\d+(\.\d+){0,3}$")
 
-# Plugin versions with known problems, newest bound first: (upper bound, inclusive?, problem).
-KNOWN_PROBLEMS: Sequence[tuple[str, str, str]] = (
-    ("<=", "1.2.497.0", "it cannot take the session token in the environment, so other local users can read it in the process list"),
-    ("<", "1.2.339.0", "it closes idle port forwarding sessions after about a minute"),
-    ("==", "1.2.688.0", "it stalls when it finds no local credentials (fixed in 1.2.694.0)"),
-    ("<", "1.2.792.0", "it garbles non-ASCII input and output on Windows consoles"),
-    ("<", "1.2.814.0", "it sends SSO token refreshes to the SSM endpoint, where they fail"),
+# Plugin versions with known problems: (comparison, version, OS names or None for all, problem).
+KNOWN_PROBLEMS: Sequence[tuple[str, str, tuple[str, ...] | None, str]] = (
+    ("<=", "1.2.497.0", None, "it cannot take the session token in the environment, so other local users can read it in the process list"),
+    ("<", "1.2.339.0", None, "it closes idle port forwarding sessions after about a minute"),
+    ("==", "1.2.688.0", None, "it stalls when it finds no local credentials (fixed in 1.2.694.0)"),
+    ("<", "1.2.792.0", ("nt",), "it garbles non-ASCII input and output on Windows consoles"),
+    ("<", "1.2.814.0", None, "it sends SSO token refreshes to the SSM endpoint, where they fail"),
 )
 
 
@@ -60,14 +60,17 @@ def version_greater(version: tuple[int, ...], other: str) -> bool:
     return _padded(version) > _padded(parse_version(other) or (0,))
 
 
-def known_problems(version: tuple[int, ...] | None) -> list[str]:
-    """Return the known problems of a plugin version, as sentences."""
+def known_problems(version: tuple[int, ...] | None, os_name: str | None = None) -> list[str]:
+    """Return the known problems of a plugin version on this OS, as sentences."""
     if version is None:
         return []
+    os_name = os_name or os.name
     padded = _padded(version)
     problems = []
-    for operator, bound, problem in KNOWN_PROBLEMS:
+    for operator, bound, systems, problem in KNOWN_PROBLEMS:
         limit = _padded(parse_version(bound) or (0,))
+        if systems is not None and os_name not in systems:
+            continue
         if (
             (operator == "<=" and padded <= limit)
             or (operator == "<" and padded < limit)
