@@ -6,6 +6,7 @@ Running the functions needs PowerShell; tests/powershell/ holds the Pester tests
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -243,3 +244,33 @@ def test_secrets_never_on_command_line():
         text = path.read_text()
         assert "TokenValue" not in text
         assert not re.search(r"--(secret|token|access-key)", text, re.IGNORECASE)
+
+
+def test_fake_ssmex_records_what_it_was_handed(tmp_path):
+    import subprocess
+    import sys
+
+    from ssmex.request import Request, encode_request
+
+    record = tmp_path / "runs.jsonl"
+    request = Request("Start-SSMSessionEx", {"Target": "i-0123456789abcdef0", "PassThru": True})
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "SSMEX_REQUEST": encode_request(request),
+        "AWS_ACCESS_KEY_ID": "AKIAFAKE",
+        "FAKE_SSMEX_RECORD": str(record),
+        "FAKE_SSMEX_PROCESS_ID": "4242",
+        "FAKE_SSMEX_STDERR": "warning: something",
+        "FAKE_SSMEX_EXIT": "3",
+    }
+    fake = ROOT / "tests" / "powershell" / "fake_ssmex" / "fake_ssmex.py"
+
+    completed = subprocess.run([sys.executable, str(fake), "invoke"], env=environment, capture_output=True, text=True, timeout=60)
+
+    assert completed.returncode == 3
+    assert completed.stderr == "warning: something\n"
+    assert json.loads(completed.stdout)["ProcessId"] == 4242
+    run = json.loads(record.read_text())
+    assert run["argv"][1:] == ["invoke"]
+    assert run["request"]["parameters"]["Target"] == "i-0123456789abcdef0"
+    assert run["environment"]["AWS_ACCESS_KEY_ID"] == "AKIAFAKE"

@@ -17,6 +17,8 @@ function Invoke-SSMExRequest {
     warnings, other lines verbose (or debug with -DebugOutput) messages, and a non-zero
     exit status becomes a terminating error carrying ssmex's one-sentence message.
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSUseDeclaredVarsMoreThanAssignments', '',
+        Justification = 'The preference variables set here govern the native call below.')]
     [CmdletBinding()]
     [OutputType([pscustomobject])]
     param(
