@@ -114,6 +114,14 @@ class Emulator:
         self._counter = itertools.count(1)
         self._deterministic = deterministic
 
+    def reset(self) -> None:
+        """Forget sessions and calls, and number new sessions from the start again."""
+        with self.lock:
+            self.sessions.clear()
+            self.calls.clear()
+            self._forced_errors.clear()
+            self._counter = itertools.count(1)
+
     def add_instance(self, instance: EmulatedInstance) -> None:
         with self.lock:
             self.instances[instance.instance_id] = instance
