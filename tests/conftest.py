@@ -71,6 +71,7 @@ def aws_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("SSMEX_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SSMEX_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NO_COLOR", "1")
     pythonpath = os.pathsep.join(filter(None, [str(GUARD), os.environ.get("PYTHONPATH")]))
     monkeypatch.setenv("PYTHONPATH", pythonpath)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import botocore.session
 from botocore import exceptions as boto_errors
 
+from ssmex.botocore_loader import create_loader
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.redact import register_secret
 
@@ -57,6 +58,7 @@ class AwsContext:
         self.profile, self.profile_origin = profile_source(settings)
         try:
             self.session = botocore.session.Session(profile=settings.profile)
+            self.session.register_component("data_loader", create_loader(self.session.get_config_variable("data_path")))
             # Reading the scoped config raises ProfileNotFound for an unknown profile.
             self.session.get_scoped_config()
         except boto_errors.ProfileNotFound:

@@ -7,7 +7,6 @@ one place and logged (redacted) at debug level.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -132,6 +131,8 @@ def process_alive(pid: int) -> bool:
 
 
 def _windows_process_alive(pid: int) -> bool:
+    import ctypes
+
     process_query_limited_information = 0x1000
     still_active = 259
     kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
@@ -156,6 +157,8 @@ def end_process(pid: int) -> bool:
         return False
     try:
         if IS_WINDOWS:
+            import ctypes
+
             kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
             process_terminate = 0x0001
             handle = kernel32.OpenProcess(process_terminate, False, pid)
