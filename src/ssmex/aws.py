@@ -23,7 +23,7 @@ log = logging.getLogger("ssmex.aws")
 
 @dataclass
 class AwsSettings:
-    """What the user named, each with where it came from, before botocore resolves it."""
+    """Settings given on the command line, before botocore resolves the rest."""
 
     profile: str | None = None
     region: str | None = None
@@ -192,7 +192,7 @@ def call_aws(operation: str, call: Callable[[], Any]) -> Any:
             ExitCode.NETWORK,
         ) from None
     except boto_errors.ReadTimeoutError:
-        raise SsmexError(f"{operation} timed out waiting for an answer; try again.", ExitCode.NETWORK) from None
+        raise SsmexError(f"{operation} timed out waiting for a response; try again.", ExitCode.NETWORK) from None
     except boto_errors.SSLError as error:
         raise SsmexError(
             f"{operation} failed in TLS: {error}; check AWS_CA_BUNDLE or the proxy's certificate.",

@@ -2,9 +2,10 @@
 
 botocore's Loader lists every service folder (about 400, with a stat call per API
 version) before it loads any one model, to decide whether the service exists. That
-costs about 40 ms per command on a pip install. This loader answers the same
-membership question by looking only in the named service's folder; listing all
-services, which only an error message needs, still works as in botocore.
+costs about 40 ms per command on a pip install (measured on a 2-core Linux machine
+with botocore 1.44). This loader decides membership by looking only in the named
+service's folder. Listing all services, which only an error message needs, still works
+as in botocore.
 """
 
 from __future__ import annotations
