@@ -71,7 +71,9 @@ def test_sessions_lists_alive_and_gone(background, run_ssmex):
     rows = {row["SessionId"]: row for row in json.loads(listed.stdout)}
     assert rows[first["SessionId"]]["Alive"] is True
     assert rows[second["SessionId"]]["Alive"] is False
-    assert first["SessionId"] in table.stdout and "alive" in table.stdout and "gone" in table.stdout
+    assert first["SessionId"] in table.stdout
+    assert "alive" in table.stdout
+    assert "gone" in table.stdout
 
 
 def test_sessions_stop_ends_plugin_and_session(background, run_ssmex, emulator):

@@ -163,7 +163,8 @@ def test_missing_region_stops_before_any_call(run_ssmex, ssm_endpoint, standin, 
 
     assert completed.returncode == 3
     assert "No AWS region is set" in completed.stderr
-    assert "AWS_REGION" in completed.stderr and "--region" in completed.stderr
+    assert "AWS_REGION" in completed.stderr
+    assert "--region" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert emulator.calls == []
 

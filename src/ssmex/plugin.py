@@ -225,7 +225,7 @@ def _store_version(identity: str, text: str) -> None:
 def read_plugin(path: str) -> Plugin:
     """Read the plugin's version as the AWS CLI parses it.
 
-    `PATH --version` runs once per plugin file; the answer is cached under the file's
+    `PATH --version` runs once per plugin file. Its output is cached under the file's
     path, size, modification time and inode, so an upgrade is noticed at once.
     """
     if not _is_executable_file(path):
@@ -296,7 +296,7 @@ def build_launch(
 
     The response JSON holds only SessionId, TokenValue and StreamUrl, in that order. For
     plugins newer than 1.2.497.0 it travels in AWS_SSM_START_SESSION_RESPONSE and only
-    that name is on argv. The profile slot holds the profile only when the user named
+    that name is on argv. The profile slot contains the profile only when the user named
     one, and the endpoint is the one botocore resolved for the SSM client.
     """
     response_json = json.dumps(
