@@ -66,14 +66,46 @@ def describe(argv: Sequence[str]) -> str:
     return redact(render_command(argv, native_style(os.name)))
 
 
+@contextlib.contextmanager
+def termination_forwarded_to(process_holder: list) -> Iterator[None]:
+    """Pass SIGTERM and SIGHUP on to the child instead of dying from them (POSIX).
+
+    ssmex then outlives the child and can end the session it started, which a closed
+    terminal or a `kill` would otherwise leave running.
+    """
+    if IS_WINDOWS:
+        yield
+        return
+
+    def forward(number: int, frame: object) -> None:
+        log.debug("received %s; passing it to the plugin", signal.Signals(number).name)
+        for process in process_holder:
+            if process.poll() is None:
+                process.send_signal(number)
+
+    previous = {}
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[number] = signal.signal(number, forward)
+        except (ValueError, OSError):
+            continue
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def run_foreground(argv: Sequence[str], environment: Mapping[str, str]) -> int:
     """Run a child attached to the console and return its exit status.
 
     A negative status means the child was killed by that signal (POSIX).
     """
     log.debug("running %s", describe(argv))
-    with console_keys_to_child():
+    started: list = []
+    with console_keys_to_child(), termination_forwarded_to(started):
         process = subprocess.Popen(command_line(argv), env=dict(environment))
+        started.append(process)
         log.debug("started %s (pid %d)", os.path.basename(argv[0]), process.pid)
         return process.wait()
 
