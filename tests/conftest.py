@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +162,18 @@ def run_ssmex(ssmex_command: list[str]):
         )
 
     return run
+
+
+def wait_until_gone(pid: int, timeout: float = 10) -> bool:
+    """Wait until a process has exited; return whether it did within the timeout."""
+    from ssmex.process import process_alive
+
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _real_plugin_path() -> str | None:
