@@ -7,13 +7,17 @@ exit (default), port, panic, hang. STANDIN_VERSION sets what --version prints, a
 STANDIN_VANISH=1 makes it delete itself after printing the version.
 """
 
-import json
-import os
+import time
+
+# Taken first, so benchmarks can measure when the plugin was started.
+STARTED_AT = time.time()
+
+import json  # noqa: E402
+import os  # noqa: E402
 import signal
 import socket
 import sys
 import threading
-import time
 
 RESPONSE_VARIABLE = "AWS_SSM_START_SESSION_RESPONSE"
 
@@ -60,7 +64,7 @@ def main(args: list) -> int:
         raw = args[0]
     response = {key.lower(): value for key, value in json.loads(raw).items()}
     session_id = response["sessionid"]
-    record = {"argv": args, "env": environment, "response": json.loads(raw), "events": [], "pid": os.getpid()}
+    record = {"argv": args, "env": environment, "response": json.loads(raw), "events": [], "pid": os.getpid(), "started_at": STARTED_AT}
     write_record(record)
     print(f"\nStarting session with SessionId: {session_id}", flush=True)
     mode = os.environ.get("STANDIN_MODE", "exit")
