@@ -205,10 +205,11 @@ def test_rdp_commands_translate():
         "--",
         INSTANCE_ID,
     ]
-    assert translate("Start-EC2RDPClient", "-InstanceId", INSTANCE_ID, "-PemFile", "k.pem", "-NoWait") == [
+    assert translate("Start-EC2RDPClient", "-InstanceId", INSTANCE_ID, "-PemFile", "k.pem", "-NoLaunch", "-ec2", "http://127.0.0.1:9") == [
         "ec2-rdp",
         "--key-file=k.pem",
-        "--no-wait",
+        "--no-launch",
+        "--ec2-endpoint-url=http://127.0.0.1:9",
         "--",
         INSTANCE_ID,
     ]

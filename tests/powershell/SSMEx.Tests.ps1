@@ -380,7 +380,7 @@ Describe 'RDP clients' {
     It 'hands Start-SSMRDPClient the full key path and the port' {
         Push-Location -Path $TestDrive
         try {
-            Start-SSMRDPClient -InstanceId $InstanceId -PemFile 'admin key.pem' -LocalPort 33389 -NoWait
+            Start-SSMRDPClient -InstanceId $InstanceId -PemFile 'admin key.pem' -LocalPort 33389 -NoLaunch
         }
         finally {
             Pop-Location
@@ -392,7 +392,7 @@ Describe 'RDP clients' {
         $request.parameters.PemFile | Should -BeExactly (Join-Path -Path $TestDrive -ChildPath 'admin key.pem')
         $request.parameters.Port | Should -Be 3389
         $request.parameters.LocalPort | Should -Be 33389
-        $request.parameters.NoWait | Should -BeTrue
+        $request.parameters.NoLaunch | Should -BeTrue
     }
 
     It 'hands Start-EC2RDPClient its parameters' {
@@ -402,7 +402,7 @@ Describe 'RDP clients' {
         $request.command | Should -BeExactly 'Start-EC2RDPClient'
         $request.parameters.Port | Should -Be 3390
         $request.parameters.Region | Should -BeExactly 'eu-west-1'
-        $request.parameters.PSObject.Properties.Name | Should -Not -Contain 'NoWait'
+        $request.parameters.PSObject.Properties.Name | Should -Not -Contain 'NoLaunch'
     }
 }
 

@@ -98,11 +98,9 @@ COMMANDS = (
             Parameter("Port", INTEGER, "--port"),
             Parameter("LocalPort", INTEGER, "--local-port"),
             Parameter("NoLaunch", SWITCH, "--no-launch"),
-            # NOTE: --no-wait is assumed for `ssmex rdp` and `ssmex ec2-rdp`, which are
-            # being written in parallel; argparse reports it if the option does not exist.
-            Parameter("NoWait", SWITCH, "--no-wait"),
             *_AWS,
             Parameter("EndpointUrl", option="--endpoint-url"),
+            Parameter("Ec2EndpointUrl", option="--ec2-endpoint-url"),
             Parameter("PluginPath", option="--plugin"),
         ),
     ),
@@ -113,8 +111,9 @@ COMMANDS = (
             Parameter("InstanceId", position=0, mandatory=True),
             Parameter("PemFile", option="--key-file", mandatory=True),
             Parameter("Port", INTEGER, "--port"),
-            Parameter("NoWait", SWITCH, "--no-wait"),
+            Parameter("NoLaunch", SWITCH, "--no-launch"),
             *_AWS,
+            Parameter("Ec2EndpointUrl", option="--ec2-endpoint-url"),
         ),
     ),
 )

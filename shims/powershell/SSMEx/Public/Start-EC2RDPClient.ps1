@@ -6,7 +6,7 @@ function Start-EC2RDPClient {
     .DESCRIPTION
     Start-EC2RDPClient runs "ssmex ec2-rdp": it gets the instance's Windows password with
     the key pair's private key and starts the Remote Desktop client against the instance's
-    address, without Session Manager. The instance's RDP port must be reachable from this
+    public address, without Session Manager. The instance's RDP port must be reachable from this
     computer. Use Start-SSMRDPClient when it is not.
 
     .PARAMETER InstanceId
@@ -19,8 +19,8 @@ function Start-EC2RDPClient {
     .PARAMETER Port
     The RDP port on the instance. The default is 3389.
 
-    .PARAMETER NoWait
-    Return once the Remote Desktop client has started instead of waiting for it to close.
+    .PARAMETER NoLaunch
+    Print the address and user instead of starting the Remote Desktop client.
 
     .PARAMETER ProfileName
     The AWS profile to use, resolved as in Start-SSMSessionEx.
@@ -28,15 +28,19 @@ function Start-EC2RDPClient {
     .PARAMETER Region
     The AWS region; without it, the AWS Tools default region or ssmex's own lookup.
 
+    .PARAMETER Ec2EndpointUrl
+    An EC2 endpoint URL for the instance lookup and the password, instead of the one the
+    SDK resolves.
+
     .EXAMPLE
     Start-EC2RDPClient -InstanceId i-0123456789abcdef0 -PemFile .\admin-key.pem
 
-    Connects with Remote Desktop to the instance's address and waits until the client closes.
+    Connects with Remote Desktop to the instance's public address.
 
     .EXAMPLE
-    Start-EC2RDPClient i-0123456789abcdef0 -PemFile C:\keys\admin-key.pem -Port 3390 -NoWait
+    Start-EC2RDPClient i-0123456789abcdef0 -PemFile C:\keys\admin-key.pem -Port 3390 -NoLaunch
 
-    Connects to RDP on port 3390 and returns at once.
+    Checks that RDP answers on port 3390 and prints the address and user for another client.
 
     .EXAMPLE
     Start-SSMSessionEx -Target i-0123456789abcdef0
@@ -65,13 +69,16 @@ function Start-EC2RDPClient {
         [ValidateRange(1, 65535)]
         [int]$Port = 3389,
 
-        [switch]$NoWait,
+        [switch]$NoLaunch,
 
         [ValidateNotNullOrEmpty()]
         [string]$ProfileName,
 
         [ValidateNotNullOrEmpty()]
-        [string]$Region
+        [string]$Region,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Ec2EndpointUrl
     )
 
     process {
@@ -84,9 +91,10 @@ function Start-EC2RDPClient {
                 PemFile    = $PSCmdlet.GetUnresolvedProviderPathFromPSPath($PemFile)
                 Port       = $Port
             }
-            if ($NoWait) { $request['NoWait'] = $true }
+            if ($NoLaunch) { $request['NoLaunch'] = $true }
             if ($context.ProfileName) { $request['ProfileName'] = $context.ProfileName }
             if ($context.Region) { $request['Region'] = $context.Region }
+            if ($Ec2EndpointUrl) { $request['Ec2EndpointUrl'] = $Ec2EndpointUrl }
             $debugOutput = $PSBoundParameters.ContainsKey('Debug')
             if ($debugOutput) { $request['Debug'] = $true }
 

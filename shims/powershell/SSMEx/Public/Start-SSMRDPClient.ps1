@@ -20,13 +20,11 @@ function Start-SSMRDPClient {
     The RDP port on the instance. The default is 3389.
 
     .PARAMETER LocalPort
-    The local port to forward from. Without it, ssmex picks a free port.
+    The local port to forward from. Without it, the first free port from 33389.
 
     .PARAMETER NoLaunch
-    Forward the port and print how to connect, without starting the Remote Desktop client.
-
-    .PARAMETER NoWait
-    Return once the Remote Desktop client has started instead of waiting for it to close.
+    Forward the port and print the address and user instead of starting the Remote Desktop
+    client. The forward stays open until you press Ctrl+C.
 
     .PARAMETER ProfileName
     The AWS profile to use, resolved as in Start-SSMSessionEx.
@@ -37,13 +35,18 @@ function Start-SSMRDPClient {
     .PARAMETER EndpointUrl
     An SSM endpoint URL to use instead of the one the SDK resolves.
 
+    .PARAMETER Ec2EndpointUrl
+    An EC2 endpoint URL for the instance lookup and the password, instead of the one the
+    SDK resolves.
+
     .PARAMETER PluginPath
     The session-manager-plugin executable to run.
 
     .EXAMPLE
     Start-SSMRDPClient -InstanceId i-0123456789abcdef0 -PemFile .\admin-key.pem
 
-    Connects with Remote Desktop through Session Manager and waits until the client closes.
+    Connects with Remote Desktop through Session Manager. The forward and the session end
+    when the client closes.
 
     .EXAMPLE
     Start-SSMRDPClient i-0123456789abcdef0 -PemFile C:\keys\admin-key.pem -LocalPort 33389 -NoLaunch
@@ -56,9 +59,9 @@ function Start-SSMRDPClient {
     A plain port forward to RDP without the password step; see Start-SSMSessionEx.
 
     .EXAMPLE
-    Start-SSMRDPClient -InstanceId i-0123456789abcdef0 -PemFile .\admin-key.pem -Port 3390 -ProfileName ops -Region eu-west-1 -NoWait
+    Start-SSMRDPClient -InstanceId i-0123456789abcdef0 -PemFile .\admin-key.pem -Port 3390 -ProfileName ops -Region eu-west-1
 
-    Connects to RDP listening on port 3390 with the profile ops and returns at once.
+    Connects to RDP listening on port 3390 with the profile ops.
 
     .OUTPUTS
     None.
@@ -82,8 +85,6 @@ function Start-SSMRDPClient {
 
         [switch]$NoLaunch,
 
-        [switch]$NoWait,
-
         [ValidateNotNullOrEmpty()]
         [string]$ProfileName,
 
@@ -92,6 +93,9 @@ function Start-SSMRDPClient {
 
         [ValidateNotNullOrEmpty()]
         [string]$EndpointUrl,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Ec2EndpointUrl,
 
         [ValidateNotNullOrEmpty()]
         [string]$PluginPath
@@ -109,10 +113,10 @@ function Start-SSMRDPClient {
             }
             if ($PSBoundParameters.ContainsKey('LocalPort')) { $request['LocalPort'] = $LocalPort }
             if ($NoLaunch) { $request['NoLaunch'] = $true }
-            if ($NoWait) { $request['NoWait'] = $true }
             if ($context.ProfileName) { $request['ProfileName'] = $context.ProfileName }
             if ($context.Region) { $request['Region'] = $context.Region }
             if ($EndpointUrl) { $request['EndpointUrl'] = $EndpointUrl }
+            if ($Ec2EndpointUrl) { $request['Ec2EndpointUrl'] = $Ec2EndpointUrl }
             if ($PluginPath) { $request['PluginPath'] = $PSCmdlet.GetUnresolvedProviderPathFromPSPath($PluginPath) }
             $debugOutput = $PSBoundParameters.ContainsKey('Debug')
             if ($debugOutput) { $request['Debug'] = $true }
