@@ -1,7 +1,7 @@
 """The SSMEx PowerShell module, checked without PowerShell: every file parses with the
 tree-sitter PowerShell grammar, and the parse trees show the module's rules are kept.
 
-Running the functions needs PowerShell; tests/powershell/ holds the Pester tests that do.
+Running the functions needs PowerShell, so the Pester tests in tests/powershell/ do that.
 """
 
 from __future__ import annotations

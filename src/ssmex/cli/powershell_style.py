@@ -53,8 +53,8 @@ class Command:
         return self.parameters + COMMON_PARAMETERS
 
 
-# -Debug turns on ssmex's redacted debug log; -WhatIf prints the ssmex command instead of
-# running it. Both are common parameters in PowerShell, so they take part in prefix matching.
+# -Debug turns on ssmex's redacted debug log, and -WhatIf prints the ssmex command instead
+# of running it. Both are common parameters in PowerShell, so they take part in prefix matching.
 COMMON_PARAMETERS = (
     Parameter("Debug", SWITCH, "--debug"),
     Parameter("WhatIf", SWITCH),
@@ -245,7 +245,7 @@ def parse_arguments(command: Command, words: Sequence[str]) -> dict[str, Any]:
 def _check_json_value(command: Command, parameter: Parameter, value: Any) -> Any:
     """Check one value from a JSON request against the parameter's kind."""
 
-    def wrong(expected: str) -> SsmexError:
+    def invalid(expected: str) -> SsmexError:
         return SsmexError(
             f"The value of {parameter.name} for {command.name} must be {expected}, not {json.dumps(value)[:60]}.",
             ExitCode.USAGE,
@@ -253,30 +253,30 @@ def _check_json_value(command: Command, parameter: Parameter, value: Any) -> Any
 
     if parameter.kind == SWITCH:
         if not isinstance(value, bool):
-            raise wrong("true or false")
+            raise invalid("true or false")
         return value
     if parameter.kind == INTEGER:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise wrong("a whole number")
+            raise invalid("a whole number")
         return _convert_text(command, parameter, str(value))
     if parameter.kind == HASHTABLE:
         if not isinstance(value, dict):
-            raise wrong("an object of names and values")
+            raise invalid("an object of names and values")
         return parse_parameter_text(json.dumps(value), parameter.name)
     if parameter.kind == STRINGS:
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(item, str) for item in items):
-            raise wrong("a string or a list of strings")
+            raise invalid("a string or a list of strings")
         return items
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise wrong("a string")
+        raise invalid("a string")
     return str(value)
 
 
 def bind_request(command: Command, parameters: dict[str, Any]) -> dict[str, Any]:
     """Bind the parameters of a JSON request: full names only, ignoring case.
 
-    null stands for a parameter that was not given.
+    A null value means the parameter was not given.
     """
     by_name = {parameter.name.lower(): parameter for parameter in command.all_parameters()}
     bound: dict[str, Any] = {}

@@ -3,7 +3,7 @@
 Nothing structured travels on the command line, so the result is the same in Windows
 PowerShell 5.1 and in every $PSNativeCommandArgumentPassing mode of PowerShell 7.
 Results are JSON on stdout, written in ASCII with \\u escapes so that any console code
-page decodes them unchanged; errors are one sentence on stderr with a non-zero exit.
+page decodes them unchanged. Errors are one sentence on stderr with a non-zero exit.
 """
 
 from __future__ import annotations
