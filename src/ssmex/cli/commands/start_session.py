@@ -1,0 +1,59 @@
+"""ssmex start-session: what `aws ssm start-session` does, done right."""
+
+from __future__ import annotations
+
+import argparse
+
+from ssmex import session
+from ssmex.cli.context import aws_context, plugin_option, print_json
+from ssmex.parameters import parse_parameters
+
+HELP = "start a session and hand it to session-manager-plugin"
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "start-session",
+        parents=[common],
+        help=HELP,
+        description=(
+            "Call StartSession and hand the session to session-manager-plugin with the token in its "
+            "environment, never on the command line. Waits for the plugin unless --pass-thru is given."
+        ),
+    )
+    parser.add_argument("--target", required=True, help="instance id (i-...) or managed node id (mi-...)")
+    parser.add_argument("--document-name", help="session document, such as AWS-StartPortForwardingSession (default: a shell)")
+    parser.add_argument(
+        "--parameters",
+        help="document parameters: JSON, shorthand such as portNumber=3389,localPortNumber=33389, or file://PATH",
+    )
+    parser.add_argument("--reason", help="reason for the session, shown in the session history (1-256 characters)")
+    plugin_option(parser)
+    parser.add_argument(
+        "--pass-thru",
+        action="store_true",
+        help="start the plugin in the background, print the session as JSON and exit",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=session.DEFAULT_READY_TIMEOUT,
+        metavar="SECONDS",
+        help="with --pass-thru, how long to wait for the plugin to be ready (default: %(default)s)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    request = session.SessionRequest(
+        target=args.target,
+        document_name=args.document_name,
+        parameters=parse_parameters(args.parameters),
+        reason=args.reason,
+    )
+    aws = aws_context(args)
+    if args.pass_thru:
+        record = session.start_in_background(aws, request, plugin_path=args.plugin, ready_timeout=args.ready_timeout)
+        print_json(record.public())
+        return 0
+    return session.run_with_plugin(aws, request, plugin_path=args.plugin)
