@@ -5,9 +5,10 @@ message it sent until the peer acknowledges it. A ReliableChannel outlives a
 single websocket: after a reconnect the owner attaches the new websocket and
 every unacknowledged message is sent again with its original bytes.
 
-Threads: the owner's receive thread calls `accept` and `handle_ack`, and must
-never block on the network, so acknowledgements go through a queue served by
-this object's writer thread. Data senders call `send_data` and block while the
+Threads: the owner's receive thread calls `accept` and `handle_ack`. It should
+not block on the network, so acknowledgements go through a queue served by
+this object's ack thread, and the thread is exempt from the in-flight window
+once it calls `mark_receiver_thread`. Data senders call `send_data` and block while the
 websocket's buffers are full, which is the only flow control the protocol has.
 """
 
@@ -35,13 +36,12 @@ CLOCK_GRANULARITY = 0.01
 # The plugin buffers at most this many out-of-order messages.
 MAX_OUT_OF_ORDER = 10000
 # Unacknowledged messages a sender may have in flight before it waits for
-# acks. The plugin has no such limit. This one exists because
-# websockets.sync holds its connection lock while a send blocks, and that
-# lock also stops the same connection from reading: when both ends of a
-# loopback pair are in Python and both socket buffers fill, both sides stop
-# reading and deadlock. 128 messages of at most 1024 payload bytes, plus
-# their acks, stay below the 128 KiB default Linux receive buffer
-# (tcp_rmem), so neither side's send ever blocks for long.
+# acks. The plugin has no such limit. websockets.sync (checked in 17.4)
+# holds its connection lock while a send blocks, and the same lock stops
+# that connection from reading. So when both ends are in Python and both
+# socket buffers fill, neither side reads again. 128 messages of at most
+# 1024 payload bytes, plus their acks, stay near the 128 KiB default Linux
+# receive buffer (tcp_rmem), which keeps sends from blocking for long.
 MAX_IN_FLIGHT = 128
 # The plugin resends only the oldest message per check. Resending every expired
 # message, but no more than this many per check, recovers faster after a lost
@@ -93,8 +93,8 @@ class ReliableChannel:
 
         self.max_in_flight = MAX_IN_FLIGHT
         self._window_open = threading.Condition(self._state_lock)
-        # Threads that must never wait for the window: the receive thread
-        # processes the acks that would open it.
+        # Marks the receive thread, which must not wait for the window because
+        # it processes the acks that would open it.
         self._local = threading.local()
 
         self._acks: list[tuple[float, int, bytes]] = []
@@ -207,7 +207,7 @@ class ReliableChannel:
                 self._transmit_locked(frame)
 
     def send_ack(self, message: m.ClientMessage, delay: float = 0.0) -> None:
-        """Queue an acknowledge for `message`; the writer thread sends it after `delay` seconds."""
+        """Queue an acknowledge for `message`, which the ack thread sends after `delay` seconds."""
         frame = m.encode_ack(message)
         with self._ack_ready:
             self._ack_counter += 1

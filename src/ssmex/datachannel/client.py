@@ -1,10 +1,10 @@
 """A native Session Manager client: the plugin's side of the data channel.
 
 `run_session` takes the SessionId, TokenValue and StreamUrl from StartSession
-and a callable that performs ResumeSession, and runs the session in this
-process the way session-manager-plugin 1.2.677.0 would: port forwarding
-(basic or smux mux mode), stdin/stdout forwarding, interactive shells and
-command sessions.
+and a callable that performs ResumeSession. It runs the session in this
+process the way session-manager-plugin 1.2.677.0 would. It supports port
+forwarding (basic or smux mux mode), stdin/stdout forwarding, interactive
+shells and command sessions.
 
 Exit status: 0 when the session ends normally, the remote ExitCode for
 command sessions that send one. Failures raise DataChannelError.
@@ -34,11 +34,10 @@ from ssmex.redact import register_secret
 
 logger = logging.getLogger("ssmex.datachannel.client")
 
-# The plugin release whose wire behaviour this client reproduces; sent as ClientVersion.
+# The plugin release whose wire behaviour this client reproduces, sent as ClientVersion.
 CLIENT_VERSION = "1.2.677.0"
 MUX_MIN_AGENT_VERSION = "3.0.196.0"
 SMUX_KEEPALIVE_OFF_AGENT_VERSION = "3.1.1511.0"
-TERMINATE_FLAG_AGENT_VERSION = "2.3.722.0"
 
 SESSION_TYPE_PORT = "Port"
 SHELL_SESSION_TYPES = ("Standard_Stream", "InteractiveCommands", "NonInteractiveCommands")
@@ -66,10 +65,10 @@ class DataChannelError(SsmexError):
 
 @dataclass
 class SessionOptions:
-    """Knobs of a native session; the defaults suit an interactive user."""
+    """Settings of a native session. The defaults suit an interactive user."""
 
     connect_timeout: float = 30.0
-    # Dials of the StreamUrl before giving up; the plugin makes 7.
+    # Dials of the StreamUrl before giving up. The plugin makes 7.
     connect_attempts: int = CONNECT_ATTEMPTS
     handshake_timeout: float = 60.0
     # How long to wait for outstanding messages to be acknowledged before exiting.
@@ -77,8 +76,8 @@ class SessionOptions:
     stdin: object = None
     stdout: object = None
     stderr: object = None
-    # Where the plugin-like status lines go; None means stdout, or stderr for
-    # stdin/stdout port sessions, whose stdout carries only tunnel bytes.
+    # Stream for the plugin-like status lines. None means stdout, except in
+    # stdin/stdout port sessions, whose stdout carries only tunnel bytes: there it is stderr.
     status: Optional[TextIO] = None
     install_signal_handlers: bool = True
     client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -292,7 +291,8 @@ class NativeSession:
         elif payload_type == m.PAYLOAD_HANDSHAKE_COMPLETE:
             self._complete_handshake(message.payload)
         elif payload_type == m.PAYLOAD_ENC_CHALLENGE_REQUEST:
-            raise m.MessageError("the service sent an encryption challenge, but KMS encryption is not supported")
+            self.fail(f"session {self.session_id} requires KMS encryption, which this client does not"
+                      f" support; use session-manager-plugin for this session")
         else:
             if self.handler is None:
                 # Agents too old for the handshake start with Output: that makes a shell.
@@ -430,7 +430,7 @@ class NativeSession:
 
     def _interrupt_port_session(self) -> None:
         # NOTE: the plugin calls the TerminateSession API instead when the agent is
-        # 2.3.722.0 or older; this client always sends the TerminateSession flag.
+        # 2.3.722.0 or older. This client always sends the TerminateSession flag.
         self.print_status("Terminate signal received, exiting.\n")
         try:
             self.terminate()

@@ -289,8 +289,8 @@ def parse_version(text: str) -> tuple[int, ...] | None:
 def version_greater_than(version: str, threshold: str) -> bool:
     """Compare dotted versions as the plugin does.
 
-    Both must have the same number of numeric parts; otherwise the answer is
-    False ("not supported"), matching the plugin's strict check.
+    Both must have the same number of numeric parts. Otherwise the result is
+    False, as the plugin treats such versions as "not supported".
     """
     left = parse_version(version)
     right = parse_version(threshold)

@@ -100,7 +100,7 @@ class _ListenerHandler:
 
 
 class BasicPortHandler(_ListenerHandler):
-    """One local client at a time; DisconnectToPort tells the agent when it leaves."""
+    """Serve one local client at a time and send DisconnectToPort when it leaves."""
 
     def __init__(self, session):
         super().__init__(session)

@@ -1,4 +1,4 @@
-"""Queued writers, so a thread that receives from the network never blocks on a slow sink."""
+"""Queued writers, so a thread that receives from the network does not block on a slow sink."""
 
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def shutdown_quietly(sock: socket.socket, how: int) -> None:
 def close_quietly(sock: Optional[socket.socket]) -> None:
     """Shut a socket down and close it, ignoring errors.
 
-    The shutdown wakes a thread blocked in recv() or accept() on it and sends
-    FIN at once; close() alone does neither while another thread uses the socket.
+    The shutdown wakes a thread blocked in recv() or accept() on the socket and
+    sends FIN at once. close() alone does neither while another thread uses it.
     """
     if sock is None:
         return

@@ -102,7 +102,7 @@ class SmuxSession:
 
     def open_stream(self, on_data: Optional[Callable[[bytes], None]] = None,
                     on_fin: Optional[Callable[[], None]] = None) -> SmuxStream:
-        """Open a stream; pass the callbacks here, because the peer may answer before this returns."""
+        """Open a stream. Pass the callbacks here, because the peer's reply may arrive before this returns."""
         with self._lock:
             self._next_stream_id += 2
             stream = SmuxStream(self, self._next_stream_id)

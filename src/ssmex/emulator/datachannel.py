@@ -5,7 +5,7 @@
 points here. For each websocket it checks the opening message's TokenValue
 against the session registry, sends the handshake built from the session's
 document and parameters, then acknowledges, orders and de-duplicates the
-client's messages and resends its own, exactly as the protocol asks of the
+client's messages and resends its own, as the protocol requires of the
 service. Session state outlives a websocket, so a client that resumes with the
 token from ResumeSession carries on where it stopped.
 

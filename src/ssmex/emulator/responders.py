@@ -1,4 +1,4 @@
-"""What the emulated instance does with a session's bytes: port forwarding and a fake shell.
+"""Responders of the emulated instance: port forwarding and a pretend shell.
 
 Port responders dial only loopback addresses taken from the instance's
 port_map and host_map. The shell responder runs no program at all: it
@@ -46,7 +46,7 @@ def resolve_destination(instance, parameters: dict, refused_ports: set) -> tuple
     except ValueError:
         raise DestinationRefused(f"portNumber {text!r} is not a number") from None
     if port in refused_ports:
-        raise DestinationRefused(f"port {port} is refused by a fault switch")
+        raise DestinationRefused(f"connection to port {port} refused by the refused_ports fault switch")
 
     port_map = getattr(instance, "port_map", {}) or {}
     host = first_parameter(parameters, "host")
@@ -223,7 +223,7 @@ class MuxPortResponder:
 
 
 class ShellResponder:
-    """A pretend shell: echoes keystrokes like a terminal and answers a few commands.
+    """A pretend shell that echoes keystrokes like a terminal and runs a few fixed commands.
 
     Commands: `whoami`, `hostname`, `echo TEXT`, `stty size` (the last Size
     received), `exit [N]`; anything else is "command not found" with status
