@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ssmex.datachannel import message as m
 from ssmex.emulator.api import Emulator, EmulatedInstance
-from ssmex.emulator.datachannel import DataChannelServer
+from ssmex.emulator.datachannel import DataChannelServer, start_data_channel_server
 from ssmex.emulator.harness import ClientThread, CountingResume, EchoServer, start_session
 from ssmex.emulator.responders import DestinationRefused, resolve_destination
 
@@ -259,3 +259,17 @@ def test_resolve_destination_refuses(port_map, host_map, parameters):
 
     with pytest.raises(DestinationRefused):
         resolve_destination(instance, parameters, set())
+
+
+def test_start_sets_stream_url_base():
+    emulator = Emulator([EmulatedInstance(TARGET)])
+
+    server = start_data_channel_server(emulator)
+    try:
+        response = start_session(emulator, TARGET)
+    finally:
+        server.close()
+
+    assert emulator.data_channel_url == server.url
+    assert server.url.startswith("ws://127.0.0.1:")
+    assert response["StreamUrl"].startswith(server.url + "/v1/data-channel/" + response["SessionId"])

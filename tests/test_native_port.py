@@ -138,3 +138,37 @@ def test_basic_successive_connections(emulator_factory, echo):
     assert channel.flags.count(m.FLAG_DISCONNECT_TO_PORT) >= 2
     assert echo.connections == 3
     end_session(emulator, client, response)
+
+
+def test_unix_socket_listener(emulator_factory, tmp_path):
+    emulator, _ = emulator_factory(MUX_AGENT)
+    path = str(tmp_path / "forward.sock")
+    response = start_session(emulator, "i-0123456789abcdef0", "AWS-StartPortForwardingSession",
+                             {"portNumber": ["80"], "localUnixSocket": [path]})
+    client = ClientThread(response, CountingResume(emulator, response["SessionId"]))
+
+    assert client.status.wait_for(f"Unix socket {path} opened for sessionId {response['SessionId']}.", TIMEOUT)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(TIMEOUT)
+        connection.connect(path)
+        connection.sendall(b"over a unix socket")
+        connection.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := connection.recv(1024):
+            received += chunk
+
+    assert received == b"over a unix socket"
+    end_session(emulator, client, response)
+
+
+def test_fixed_local_port_used(emulator_factory):
+    emulator, _ = emulator_factory(MUX_AGENT)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    response = start_session(emulator, "i-0123456789abcdef0", "AWS-StartPortForwardingSession",
+                             {"portNumber": ["80"], "localPortNumber": [str(free_port)]})
+    client = ClientThread(response, CountingResume(emulator, response["SessionId"]))
+
+    assert client.wait_for_port() == free_port
+    end_session(emulator, client, response)
