@@ -12,6 +12,8 @@ command sessions that send one. Failures raise DataChannelError.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import inspect
 import json
 import logging
@@ -40,6 +42,8 @@ MUX_MIN_AGENT_VERSION = "3.0.196.0"
 SMUX_KEEPALIVE_OFF_AGENT_VERSION = "3.1.1511.0"
 
 SESSION_TYPE_PORT = "Port"
+# Payload types the agent encrypts once KMS encryption is on.
+ENCRYPTED_PAYLOAD_TYPES = (m.PAYLOAD_OUTPUT, m.PAYLOAD_STDERR, m.PAYLOAD_EXIT_CODE)
 SHELL_SESSION_TYPES = ("Standard_Stream", "InteractiveCommands", "NonInteractiveCommands")
 
 # The plugin dials up to 7 times and resumes up to 6 times, starting near
@@ -80,6 +84,11 @@ class SessionOptions:
     # stdin/stdout port sessions, whose stdout carries only tunnel bytes: there it is stderr.
     status: Optional[TextIO] = None
     install_signal_handlers: bool = True
+    # The session's Target, needed only for the KMS encryption context.
+    target: str = ""
+    # Returns a botocore KMS client, for sessions whose agent requests KMS
+    # encryption. None rejects KMS encryption in the handshake.
+    kms_client_factory: Optional[Callable[[], object]] = None
     client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
@@ -117,6 +126,9 @@ class NativeSession:
         self._error: Optional[str] = None
         self._closing_lines: list[str] = []
         self.remote_exit_code: Optional[int] = None
+        # Set by the KMSEncryption action, used once the challenge succeeds.
+        self._pending_cipher = None
+        self.cipher = None
         # Signal handlers replaced while the session runs: signal number -> previous handler.
         self.restore_signals: dict = {}
 
@@ -291,9 +303,10 @@ class NativeSession:
         elif payload_type == m.PAYLOAD_HANDSHAKE_COMPLETE:
             self._complete_handshake(message.payload)
         elif payload_type == m.PAYLOAD_ENC_CHALLENGE_REQUEST:
-            self.fail(f"session {self.session_id} requires KMS encryption, which this client does not"
-                      f" support; use session-manager-plugin for this session")
+            self._answer_challenge(message.payload)
         else:
+            if self.cipher is not None and payload_type in ENCRYPTED_PAYLOAD_TYPES:
+                message = dataclasses.replace(message, payload=self._decrypt(message))
             if self.handler is None:
                 # Agents too old for the handshake start with Output: that makes a shell.
                 self.handshake.session_type = "Standard_Stream"
@@ -325,6 +338,11 @@ class NativeSession:
                     message = f"unknown session type {session_type!r}"
                     processed.append(_action_result(action_type, 2, message))
                     errors.append(message)
+            elif action_type == "KMSEncryption":
+                result, message = self._prepare_encryption(parameters)
+                processed.append(_action_result(action_type, 1 if result else 2, message, result))
+                if message:
+                    errors.append(message)
             else:
                 message = f"{action_type} is not supported by this client"
                 processed.append(_action_result(action_type, 3, message))
@@ -338,6 +356,50 @@ class NativeSession:
         logger.debug("session %s handshake: agent %s, session type %s", self.session_id,
                      self.handshake.agent_version, self.handshake.session_type)
         self.channel.send_data(m.PAYLOAD_HANDSHAKE_RESPONSE, json.dumps(response).encode())
+
+    def _prepare_encryption(self, parameters: dict) -> tuple[Optional[dict], str]:
+        """Get a data key from KMS; return (ActionResult, "") or (None, error)."""
+        from ssmex.datachannel import encryption
+
+        key_id = parameters.get("KMSKeyId") or ""
+        if self.options.kms_client_factory is None:
+            return None, "KMS encryption was requested, but this client has no KMS client"
+        try:
+            ciphertext_key, plaintext_key = encryption.generate_data_key(
+                self.options.kms_client_factory(), key_id, self.session_id, self.options.target)
+            self._pending_cipher = encryption.PayloadCipher(plaintext_key, client_side=True)
+        except Exception as error:  # botocore and KMS errors of every kind end up here
+            logger.warning("KMS GenerateDataKey for session %s failed: %s", self.session_id, error)
+            return None, f"KMS GenerateDataKey failed: {error}"
+        return encryption.kms_action_result(ciphertext_key), ""
+
+    def _decrypt(self, message: m.ClientMessage) -> bytes:
+        from ssmex.datachannel import encryption
+
+        try:
+            return self.cipher.decrypt(message.payload)
+        except encryption.EncryptionError as error:
+            raise m.MessageError(f"seq {message.sequence_number}: {error}") from None
+
+    def _answer_challenge(self, payload: bytes) -> None:
+        from ssmex.datachannel import encryption
+
+        if self._pending_cipher is None:
+            raise m.MessageError("the service sent an encryption challenge without a KMSEncryption action")
+        try:
+            challenge = base64.b64decode(json.loads(payload)["Challenge"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise m.MessageError(f"invalid EncChallengeRequest payload: {error}") from None
+        try:
+            plaintext = self._pending_cipher.decrypt(challenge)
+        except encryption.EncryptionError as error:
+            raise m.MessageError(f"encryption challenge failed: {error}") from None
+        answer = base64.b64encode(self._pending_cipher.encrypt(plaintext)).decode()
+        self.cipher = self._pending_cipher
+        # Each 1024-byte chunk grows by the nonce and the GCM tag once encrypted.
+        self.channel.max_payload = m.MAX_PAYLOAD_SIZE + encryption.NONCE_SIZE + 16
+        self.channel.send_data(m.PAYLOAD_ENC_CHALLENGE_RESPONSE, json.dumps({"Challenge": answer}).encode())
+        logger.info("session %s: KMS encryption enabled", self.session_id)
 
     def _complete_handshake(self, payload: bytes) -> None:
         try:
@@ -365,7 +427,12 @@ class NativeSession:
     # -- used by handlers ----------------------------------------------------
 
     def send_output(self, data: bytes) -> None:
-        self.channel.send_data(m.PAYLOAD_OUTPUT, data)
+        cipher = self.cipher
+        if cipher is None:
+            self.channel.send_data(m.PAYLOAD_OUTPUT, data)
+            return
+        for start in range(0, len(data), m.MAX_PAYLOAD_SIZE):
+            self.channel.send_data(m.PAYLOAD_OUTPUT, cipher.encrypt(data[start:start + m.MAX_PAYLOAD_SIZE]))
 
     def send_flag(self, flag: int) -> None:
         self.channel.send_data(m.PAYLOAD_FLAG, m.flag_payload(flag))
@@ -466,8 +533,8 @@ class NativeSession:
                 pass
 
 
-def _action_result(action_type: str, status: int, error: str) -> dict:
-    return {"ActionType": action_type, "ActionStatus": status, "ActionResult": None, "Error": error}
+def _action_result(action_type: str, status: int, error: str, result: Optional[dict] = None) -> dict:
+    return {"ActionType": action_type, "ActionStatus": status, "ActionResult": result, "Error": error}
 
 
 def run_session(response: Mapping[str, str], resume: ResumeSession,

@@ -15,10 +15,12 @@ websocket it came on, with the reason logged and kept in `rejections`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import json
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -29,6 +31,7 @@ from typing import Optional
 import websockets.sync.server
 from websockets.exceptions import ConnectionClosed
 
+from ssmex.datachannel import encryption
 from ssmex.datachannel import message as m
 from ssmex.datachannel.channel import ReliableChannel
 from ssmex.emulator import responders
@@ -41,6 +44,8 @@ MUX_MIN_AGENT_VERSION = "3.0.196.0"
 CLOSE_DRAIN_TIMEOUT = 2.0
 CLOSE_CODE_POLICY = 1008
 CLOSE_CODE_PROTOCOL = 1002
+# Payload types the agent encrypts, and expects encrypted, once KMS encryption is on.
+ENCRYPTED_PAYLOAD_TYPES = (m.PAYLOAD_OUTPUT, m.PAYLOAD_STDERR, m.PAYLOAD_EXIT_CODE)
 
 
 @dataclasses.dataclass
@@ -101,6 +106,9 @@ class SessionChannel:
         # Client stream-data messages that arrived again after they were processed or buffered.
         self.duplicates_received = 0
         self.sizes: list[tuple[int, int]] = []
+        self._pending_cipher: Optional[encryption.PayloadCipher] = None
+        self._challenge = b""
+        self.cipher: Optional[encryption.PayloadCipher] = None
         self.flags: list[int] = []
 
     # -- handshake ---------------------------------------------------------
@@ -126,14 +134,18 @@ class SessionChannel:
             return "NonInteractiveCommands", {}
         return "Standard_Stream", {}
 
+    @property
+    def kms_enabled(self) -> bool:
+        return self.server.kms is not None and bool(self.server.kms_key_id)
+
     def send_handshake_request(self) -> None:
-        request = {
-            "AgentVersion": self.agent_version,
-            "RequestedClientActions": [{
-                "ActionType": "SessionType",
-                "ActionParameters": {"SessionType": self.session_type, "Properties": self.properties},
-            }],
-        }
+        actions = [{
+            "ActionType": "SessionType",
+            "ActionParameters": {"SessionType": self.session_type, "Properties": self.properties},
+        }]
+        if self.kms_enabled:
+            actions.append({"ActionType": "KMSEncryption", "ActionParameters": {"KMSKeyId": self.server.kms_key_id}})
+        request = {"AgentVersion": self.agent_version, "RequestedClientActions": actions}
         self.handshake_sent = True
         self._handshake_started = time.monotonic()
         self.reliable.send_data(m.PAYLOAD_HANDSHAKE_REQUEST, json.dumps(request).encode())
@@ -150,6 +162,51 @@ class SessionChannel:
         if failed:
             logger.warning("session %s: client reported failed handshake actions: %s", self.session_id,
                            [action.get("ActionType") for action in failed])
+
+        if self.kms_enabled:
+            try:
+                self._send_challenge(actions)
+            except encryption.EncryptionError as error:
+                logger.warning("session %s: KMS encryption failed: %s", self.session_id, error)
+                self.end_session(f"KMS encryption failed: {error}")
+            return
+        self._send_handshake_complete()
+
+    def _send_challenge(self, actions: list) -> None:
+        kms_actions = [action for action in actions if action.get("ActionType") == "KMSEncryption"]
+        if not kms_actions or kms_actions[0].get("ActionStatus") != 1:
+            raise encryption.EncryptionError("the client did not accept the KMSEncryption action")
+        try:
+            blob = base64.b64decode(kms_actions[0]["ActionResult"]["KMSCipherTextKey"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise encryption.EncryptionError(f"invalid KMSEncryption result: {error}") from None
+        data_key = self.server.kms.plaintext_for(blob)
+        if data_key is None:
+            raise encryption.EncryptionError("KMSCipherTextKey is not a data key the emulated KMS issued")
+
+        self._pending_cipher = encryption.PayloadCipher(data_key, client_side=False)
+        self._challenge = os.urandom(64)
+        challenge = base64.b64encode(self._pending_cipher.encrypt(self._challenge)).decode()
+        self.reliable.send_data(m.PAYLOAD_ENC_CHALLENGE_REQUEST, json.dumps({"Challenge": challenge}).encode())
+
+    def _check_challenge(self, payload: bytes) -> None:
+        if self._pending_cipher is None or self.handshake_complete:
+            return
+        try:
+            answer = base64.b64decode(json.loads(payload)["Challenge"])
+            matches = self._pending_cipher.decrypt(answer) == self._challenge
+        except (ValueError, KeyError, TypeError, encryption.EncryptionError) as error:
+            raise m.MessageError(f"invalid EncChallengeResponse: {error}") from None
+        if not matches:
+            logger.warning("session %s: encryption challenge answered wrongly", self.session_id)
+            self.end_session("KMS encryption failed: the encryption challenge was answered wrongly")
+            return
+        self.cipher = self._pending_cipher
+        self.reliable.max_payload = m.MAX_PAYLOAD_SIZE + encryption.NONCE_SIZE + 16
+        logger.info("session %s: KMS encryption enabled", self.session_id)
+        self._send_handshake_complete()
+
+    def _send_handshake_complete(self) -> None:
         elapsed = int((time.monotonic() - self._handshake_started) * 1e9)
         self.reliable.send_data(m.PAYLOAD_HANDSHAKE_COMPLETE,
                                 json.dumps({"HandshakeTimeToComplete": elapsed, "CustomerMessage": ""}).encode())
@@ -175,7 +232,12 @@ class SessionChannel:
     def send_data(self, payload_type: int, payload: bytes) -> None:
         if self.ended.is_set():
             return
-        self.reliable.send_data(payload_type, payload)
+        cipher = self.cipher
+        if cipher is None or payload_type not in ENCRYPTED_PAYLOAD_TYPES:
+            self.reliable.send_data(payload_type, payload)
+            return
+        for start in range(0, max(len(payload), 1), m.MAX_PAYLOAD_SIZE):
+            self.reliable.send_data(payload_type, cipher.encrypt(payload[start:start + m.MAX_PAYLOAD_SIZE]))
 
     def end_session(self, output: str = "") -> None:
         """Mark the session terminated and send channel_closed once the last messages are acknowledged."""
@@ -253,6 +315,8 @@ class SessionChannel:
         payload_type = message.payload_type
         if payload_type == m.PAYLOAD_HANDSHAKE_RESPONSE:
             self._complete_handshake(message.payload)
+        elif payload_type == m.PAYLOAD_ENC_CHALLENGE_RESPONSE:
+            self._check_challenge(message.payload)
         elif payload_type == m.PAYLOAD_FLAG:
             flag = m.parse_flag(message.payload)
             self.flags.append(flag)
@@ -274,7 +338,13 @@ class SessionChannel:
             if self.responder is None:
                 logger.debug("session %s: dropped Output sent before the handshake completed", self.session_id)
                 return
-            self.responder.on_output(message.payload)
+            payload = message.payload
+            if self.cipher is not None:
+                try:
+                    payload = self.cipher.decrypt(payload)
+                except encryption.EncryptionError as error:
+                    raise m.MessageError(f"seq {message.sequence_number}: {error}") from None
+            self.responder.on_output(payload)
         else:
             logger.debug("session %s: ignored payload type %d", self.session_id, payload_type)
 
@@ -293,6 +363,9 @@ class DataChannelServer:
     def __init__(self, emulator, port: int = 0):
         self.emulator = emulator
         self.faults = DataChannelFaults()
+        # Set both to make every new session request KMS encryption.
+        self.kms = None
+        self.kms_key_id: Optional[str] = None
         self.channels: dict[str, SessionChannel] = {}
         # Reasons for every websocket closed because of bad input, oldest first.
         self.rejections: list[str] = []
