@@ -537,6 +537,19 @@ def _action_result(action_type: str, status: int, error: str, result: Optional[d
     return {"ActionType": action_type, "ActionStatus": status, "ActionResult": result, "Error": error}
 
 
+def botocore_resume(create_client: Callable[[], object], session_id: str) -> ResumeSession:
+    """Return a resume callable that performs ResumeSession with a new SSM client each time.
+
+    `create_client` should build a botocore "ssm" client from scratch, so each
+    reconnect resolves credentials again instead of reusing expired ones.
+    """
+    def resume() -> Optional[str]:
+        response = create_client().resume_session(SessionId=session_id)
+        return response.get("TokenValue") or None
+
+    return resume
+
+
 def run_session(response: Mapping[str, str], resume: ResumeSession,
                 options: Optional[SessionOptions] = None) -> int:
     """Run a Session Manager session natively and return its exit status.
