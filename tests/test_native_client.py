@@ -8,6 +8,7 @@ import threading
 import pytest
 import websockets.sync.server
 
+from ssmex.datachannel import channel as channel_module
 from ssmex.datachannel import message as m
 from ssmex.datachannel.client import DataChannelError, SessionOptions, run_session
 from ssmex.emulator.harness import StatusCapture
@@ -213,3 +214,20 @@ def test_resume_failures_retried_and_token_kept_secret(caplog):
     assert "ResumeSession for session s-1 failed" in caplog.text
     assert "first-secret-token" not in caplog.text
     assert "second-secret-token" not in caplog.text
+
+
+def test_unacknowledged_message_ends_session(monkeypatch):
+    # The fake never acks the HandshakeResponse, so the client resends it until it gives up.
+    monkeypatch.setattr(channel_module, "MAX_RESENDS_OF_ONE_MESSAGE", 3)
+
+    def script(ws):
+        handshake(ws)
+        for _ in range(200):
+            ws.recv(timeout=TIMEOUT)
+
+    service = FakeService(script)
+    try:
+        with pytest.raises(DataChannelError, match="stopped acknowledging session s-1"):
+            run(service)
+    finally:
+        service.close()

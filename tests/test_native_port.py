@@ -172,3 +172,18 @@ def test_fixed_local_port_used(emulator_factory):
 
     assert client.wait_for_port() == free_port
     end_session(emulator, client, response)
+
+
+def test_local_port_in_use_fails(emulator_factory):
+    emulator, _ = emulator_factory(MUX_AGENT)
+    with socket.create_server(("127.0.0.1", 0)) as occupied:
+        busy_port = occupied.getsockname()[1]
+        response = start_session(emulator, "i-0123456789abcdef0", "AWS-StartPortForwardingSession",
+                                 {"portNumber": ["80"], "localPortNumber": [str(busy_port)]})
+        client = ClientThread(response, CountingResume(emulator, response["SessionId"]))
+
+        assert client.join(TIMEOUT)
+
+    assert client.error is not None
+    assert "Cannot perform start session" in str(client.error)
+    assert "in use" in str(client.error)

@@ -47,6 +47,9 @@ MAX_IN_FLIGHT = 128
 # message, but no more than this many per check, recovers faster after a lost
 # websocket while bounding a resend burst when the peer is merely slow.
 MAX_RESENDS_PER_CHECK = 256
+# After this many resends of one message the plugin gives up on the session
+# (it calls TerminateSession). At the 1 s maximum RTO that is about 50 minutes.
+MAX_RESENDS_OF_ONE_MESSAGE = 3000
 
 
 class _Outgoing:
@@ -103,6 +106,10 @@ class ReliableChannel:
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
         self.resent_count = 0
+        # Called once, with the sequence number, when a message reaches MAX_RESENDS_OF_ONE_MESSAGE.
+        self.on_stall: Optional[Callable[[int], None]] = None
+        self.max_resends = MAX_RESENDS_OF_ONE_MESSAGE
+        self._stalled = False
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -293,6 +300,12 @@ class ReliableChannel:
         with self._state_lock:
             expired = [item for item in self._unacked.values() if now - item.sent_at > self.rto]
         expired = expired[:MAX_RESENDS_PER_CHECK]
+        stalled = next((item for item in expired if item.resends >= self.max_resends), None)
+        if stalled is not None:
+            if not self._stalled and self.on_stall is not None:
+                self._stalled = True
+                self.on_stall(m.decode(stalled.frame).sequence_number)
+            return 0
         sent = 0
         with self._send_lock:
             for outgoing in expired:

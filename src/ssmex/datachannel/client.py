@@ -116,6 +116,9 @@ class NativeSession:
         self.options = options or SessionOptions()
 
         self.channel = ReliableChannel(outgoing_type=m.INPUT_STREAM_DATA, name=f"client-{session_id}")
+        self.channel.on_stall = lambda sequence_number: self.fail(
+            f"the service stopped acknowledging session {session_id} (message {sequence_number} was resent"
+            f" {self.channel.max_resends} times); start a new session")
         self.handshake = Handshake()
         self.handler = None
         self._ws = None

@@ -89,6 +89,8 @@ class SessionChannel:
         faults = server.faults
         self.reliable.skip_first_send = lambda seq: bool(faults.lose_output_every) and seq % faults.lose_output_every == faults.lose_output_every - 1
         self.reliable.send_twice = lambda seq: bool(faults.duplicate_output_every) and seq % faults.duplicate_output_every == faults.duplicate_output_every - 1
+        self.reliable.on_stall = lambda sequence_number: self.end_session(
+            f"the client stopped acknowledging (message {sequence_number})")
         self.reliable.start()
 
         self.instance = server.emulator.instances.get(session.target)
