@@ -1,0 +1,87 @@
+"""What the ssmex executable carries of botocore's data, shared by the spec, the build
+script and the tests.
+
+botocore ships a model for every AWS service (about 28 MB unpacked). A onefile build
+unpacks all of it on every start, which takes seconds, so the executable keeps only the
+services ssmex calls and the top-level files botocore reads when it starts
+(endpoints.json, partitions.json, sdk-default-configuration.json, _retry.json).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable
+
+# Each service model the executable keeps, with the reason. A command that creates a
+# client for a service missing here fails in the executable with "does not include the
+# AWS service model", and tests/test_bundle.py fails for any client("...") call in
+# src/ssmex that names a service missing here.
+KEPT_SERVICES: dict[str, str] = {
+    "ssm": "StartSession, TerminateSession, DescribeInstanceInformation",
+    "ec2": "instance lookup by name and GetPasswordData for RDP",
+    "sts": "assume-role profiles (botocore's credential providers)",
+    "sso": "IAM Identity Center profiles (botocore's credential providers)",
+    "sso-oidc": "refreshing IAM Identity Center tokens (botocore's token providers)",
+    "kms": "KMS-encrypted sessions",
+}
+
+# Files inside a service's version folder that botocore never reads when it runs:
+# examples-1.json only feeds the AWS CLI's generated documentation.
+DROPPED_SERVICE_FILES = frozenset({"examples-1.json"})
+
+DATA_PREFIX = ("botocore", "data")
+
+# client("ssm"), create_client("sso-oidc", ...), aws.client('ec2', endpoint_url=...)
+_CLIENT_CALL = re.compile(r"""\b(?:create_)?client\(\s*["']([a-z0-9-]+)["']""")
+
+
+def keeps_data_file(relative_path: str) -> bool:
+    """Return whether a file under botocore/data (a path relative to that folder) is kept."""
+    parts = Path(relative_path).parts
+    if len(parts) == 1:
+        return True
+    if parts[0] not in KEPT_SERVICES:
+        return False
+    return parts[-1] not in DROPPED_SERVICE_FILES
+
+
+def _relative_to_botocore_data(destination: str) -> str | None:
+    parts = Path(destination).parts
+    if parts[: len(DATA_PREFIX)] != DATA_PREFIX:
+        return None
+    return str(Path(*parts[len(DATA_PREFIX):]))
+
+
+def filter_datas(datas: Iterable[tuple]) -> list[tuple]:
+    """Drop the botocore data files the executable does not keep from a PyInstaller TOC.
+
+    Entries are (destination, source, typecode) tuples. Everything outside botocore/data
+    (botocore's cacert.pem included) stays.
+    """
+    kept = []
+    for entry in datas:
+        relative = _relative_to_botocore_data(entry[0])
+        if relative is None or keeps_data_file(relative):
+            kept.append(entry)
+    return kept
+
+
+def services_called_in(source_root: Path) -> dict[str, list[str]]:
+    """Return each service named in a client("...") or create_client("...") call, with
+    the files that name it.
+
+    NOTE: a call that passes the service name in a variable is not found; write the
+    service name as a literal at the call site.
+    """
+    found: dict[str, list[str]] = {}
+    for path in sorted(source_root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for service in _CLIENT_CALL.findall(text):
+            found.setdefault(service, []).append(str(path.relative_to(source_root)))
+    return found
+
+
+def missing_services(source_root: Path) -> dict[str, list[str]]:
+    """Return the services the source calls that the executable would not carry."""
+    return {service: files for service, files in services_called_in(source_root).items() if service not in KEPT_SERVICES}

@@ -1,0 +1,28 @@
+"""Entry point of the frozen ssmex executable."""
+
+import os
+import sys
+
+
+def restore_library_path() -> None:
+    """Give child processes the library path the user had, not the bundle's.
+
+    On Linux the PyInstaller bootloader puts its unpack folder first in LD_LIBRARY_PATH
+    and keeps the user's value in LD_LIBRARY_PATH_ORIG. Children such as
+    session-manager-plugin must not load the bundle's libraries. This process already
+    has its libraries resolved, because the dynamic loader reads LD_LIBRARY_PATH only
+    when a process starts.
+    """
+    original = os.environ.pop("LD_LIBRARY_PATH_ORIG", None)
+    if original is not None:
+        os.environ["LD_LIBRARY_PATH"] = original
+    elif "LD_LIBRARY_PATH" in os.environ and getattr(sys, "_MEIPASS", None):
+        del os.environ["LD_LIBRARY_PATH"]
+
+
+if __name__ == "__main__":
+    restore_library_path()
+
+    from ssmex.cli import main
+
+    sys.exit(main())
