@@ -47,11 +47,13 @@ def onedir_archive_path() -> Path:
 
 def check_kept_services() -> None:
     """Stop before building when the source calls a service the executable would lack."""
-    missing = ssmex_bundle.missing_services(ROOT / "src" / "ssmex")
+    import botocore
+
+    missing = ssmex_bundle.missing_services(ROOT / "src" / "ssmex", Path(botocore.__file__).parent)
     if missing:
         lines = [f"  {service} (called in {', '.join(files)})" for service, files in sorted(missing.items())]
         sys.exit(
-            "The source creates clients for services the executable does not keep:\n"
+            "ssmex or botocore creates clients for services the executable does not keep:\n"
             + "\n".join(lines)
             + "\nAdd them to KEPT_SERVICES in build/ssmex_bundle.py."
         )

@@ -23,6 +23,7 @@ KEPT_SERVICES: dict[str, str] = {
     "sts": "assume-role profiles (botocore's credential providers)",
     "sso": "IAM Identity Center profiles (botocore's credential providers)",
     "sso-oidc": "refreshing IAM Identity Center tokens (botocore's token providers)",
+    "signin": "`aws login` profiles (botocore's credential providers, botocore 1.42 and later)",
     "kms": "KMS-encrypted sessions",
 }
 
@@ -32,8 +33,11 @@ DROPPED_SERVICE_FILES = frozenset({"examples-1.json"})
 
 DATA_PREFIX = ("botocore", "data")
 
-# client("ssm"), create_client("sso-oidc", ...), aws.client('ec2', endpoint_url=...)
-_CLIENT_CALL = re.compile(r"""\b(?:create_)?client\(\s*["']([a-z0-9-]+)["']""")
+# Calls that name a service: client("ssm"), aws.client('ec2', ...), create_client("kms"),
+# and botocore's own _client_creator('sts') and create_nested_client(session, "sso-oidc").
+_CLIENT_CALL = re.compile(
+    r"""(?:\bclient|create_client|client_creator|create_nested_client)\(\s*(?:[\w.]+\s*,\s*)?["']([a-z0-9-]+)["']"""
+)
 
 
 def keeps_data_file(relative_path: str) -> bool:
@@ -67,21 +71,36 @@ def filter_datas(datas: Iterable[tuple]) -> list[tuple]:
     return kept
 
 
-def services_called_in(source_root: Path) -> dict[str, list[str]]:
-    """Return each service named in a client("...") or create_client("...") call, with
-    the files that name it.
+def services_called_in(paths: Iterable[Path], root: Path) -> dict[str, list[str]]:
+    """Return each service named in a client-creating call in paths, with the files
+    (relative to root) that name it.
 
     NOTE: a call that passes the service name in a variable is not found; write the
     service name as a literal at the call site.
     """
     found: dict[str, list[str]] = {}
-    for path in sorted(source_root.rglob("*.py")):
+    for path in sorted(paths):
         text = path.read_text(encoding="utf-8")
-        for service in _CLIENT_CALL.findall(text):
-            found.setdefault(service, []).append(str(path.relative_to(source_root)))
+        for service in sorted(set(_CLIENT_CALL.findall(text))):
+            found.setdefault(service, []).append(str(path.relative_to(root)))
     return found
 
 
-def missing_services(source_root: Path) -> dict[str, list[str]]:
-    """Return the services the source calls that the executable would not carry."""
-    return {service: files for service, files in services_called_in(source_root).items() if service not in KEPT_SERVICES}
+def services_ssmex_calls(source_root: Path) -> dict[str, list[str]]:
+    """Return the services that ssmex's source (src/ssmex) creates clients for."""
+    return services_called_in(source_root.rglob("*.py"), source_root)
+
+
+def services_botocore_providers_call(botocore_root: Path) -> dict[str, list[str]]:
+    """Return the services botocore's credential and token providers create clients for,
+    such as sts for assume-role profiles."""
+    providers = [botocore_root / "credentials.py", botocore_root / "tokens.py"]
+    return services_called_in([path for path in providers if path.is_file()], botocore_root)
+
+
+def missing_services(source_root: Path, botocore_root: Path) -> dict[str, list[str]]:
+    """Return the services ssmex or botocore's providers call that the executable would not carry."""
+    called = services_ssmex_calls(source_root)
+    for service, files in services_botocore_providers_call(botocore_root).items():
+        called.setdefault(service, []).extend(f"botocore/{name}" for name in files)
+    return {service: files for service, files in called.items() if service not in KEPT_SERVICES}

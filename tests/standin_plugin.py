@@ -4,8 +4,13 @@ It follows the official plugin's argv contract and prints the plugin's lines. Ea
 with six arguments writes argv, the environment and the decoded StartSession response
 to a JSON file in STANDIN_RECORD_DIR. STANDIN_MODE picks what it does next:
 exit (default), port, panic, hang. STANDIN_VERSION sets what --version prints, and
-STANDIN_VANISH=1 makes it delete itself after printing the version.
+STANDIN_VANISH=1 makes it delete itself after printing the version. Each record has
+"started_at", the time.time() at which the stand-in started, for benchmarks.
 """
+
+import time
+
+STARTED_AT = time.time()
 
 import json
 import os
@@ -13,7 +18,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 
 RESPONSE_VARIABLE = "AWS_SSM_START_SESSION_RESPONSE"
 
@@ -60,7 +64,7 @@ def main(args: list) -> int:
         raw = args[0]
     response = {key.lower(): value for key, value in json.loads(raw).items()}
     session_id = response["sessionid"]
-    record = {"argv": args, "env": environment, "response": json.loads(raw), "events": [], "pid": os.getpid()}
+    record = {"argv": args, "env": environment, "response": json.loads(raw), "events": [], "pid": os.getpid(), "started_at": STARTED_AT}
     write_record(record)
     print(f"\nStarting session with SessionId: {session_id}", flush=True)
     mode = os.environ.get("STANDIN_MODE", "exit")
