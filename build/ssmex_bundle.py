@@ -40,14 +40,32 @@ _CLIENT_CALL = re.compile(
 )
 
 
-def keeps_data_file(relative_path: str) -> bool:
-    """Return whether a file under botocore/data (a path relative to that folder) is kept."""
-    parts = Path(relative_path).parts
-    if len(parts) == 1:
-        return True
-    if parts[0] not in KEPT_SERVICES:
-        return False
-    return parts[-1] not in DROPPED_SERVICE_FILES
+def kept_data_files(relative_paths: Iterable[str]) -> set[str]:
+    """Return the files under botocore/data (paths relative to that folder) that the
+    executable keeps.
+
+    It keeps the top-level files, and of each kept service only the newest API version,
+    which is the one botocore loads when no api_version is given. ec2 alone ships eight
+    versions.
+    """
+    paths = [Path(path) for path in relative_paths]
+    newest: dict[str, str] = {}
+    for path in paths:
+        if len(path.parts) == 3 and path.parts[0] in KEPT_SERVICES and path.name.startswith("service-2."):
+            service, version = path.parts[0], path.parts[1]
+            newest[service] = max(version, newest.get(service, version))
+
+    kept = set()
+    for path in paths:
+        if len(path.parts) == 1:
+            kept.add(str(path))
+        elif (
+            len(path.parts) == 3
+            and newest.get(path.parts[0]) == path.parts[1]
+            and path.name not in DROPPED_SERVICE_FILES
+        ):
+            kept.add(str(path))
+    return kept
 
 
 def _relative_to_botocore_data(destination: str) -> str | None:
@@ -63,12 +81,10 @@ def filter_datas(datas: Iterable[tuple]) -> list[tuple]:
     Entries are (destination, source, typecode) tuples. Everything outside botocore/data
     (botocore's cacert.pem included) stays.
     """
-    kept = []
-    for entry in datas:
-        relative = _relative_to_botocore_data(entry[0])
-        if relative is None or keeps_data_file(relative):
-            kept.append(entry)
-    return kept
+    entries = list(datas)
+    relative = [_relative_to_botocore_data(entry[0]) for entry in entries]
+    kept = kept_data_files(path for path in relative if path is not None)
+    return [entry for entry, path in zip(entries, relative) if path is None or path in kept]
 
 
 def services_called_in(paths: Iterable[Path], root: Path) -> dict[str, list[str]]:

@@ -27,12 +27,11 @@ SOURCE = ROOT / "src" / "ssmex"
 
 def trimmed_copy(destination: Path) -> Path:
     """Copy the botocore data files the executable keeps, as the spec selects them."""
-    for path in BOTOCORE_DATA.rglob("*"):
-        relative = path.relative_to(BOTOCORE_DATA)
-        if path.is_file() and ssmex_bundle.keeps_data_file(str(relative)):
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+    files = [str(path.relative_to(BOTOCORE_DATA)) for path in BOTOCORE_DATA.rglob("*") if path.is_file()]
+    for relative in ssmex_bundle.kept_data_files(files):
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BOTOCORE_DATA / relative, target)
     return destination
 
 
@@ -133,6 +132,7 @@ def test_filter_keeps_startup_files_and_kept_services():
         ("botocore/data/sdk-default-configuration.json", "/src/sdk.json", "DATA"),
         ("botocore/data/_retry.json", "/src/_retry.json", "DATA"),
         ("botocore/data/ssm/2014-11-06/service-2.json.gz", "/src/ssm.gz", "DATA"),
+        ("botocore/data/sso-oidc/2019-06-10/service-2.json.gz", "/src/sso-oidc.gz", "DATA"),
         ("botocore/data/sso-oidc/2019-06-10/endpoint-rule-set-1.json.gz", "/src/rules.gz", "DATA"),
         ("botocore/cacert.pem", "/src/cacert.pem", "DATA"),
         ("certifi/cacert.pem", "/src/certifi.pem", "DATA"),
@@ -143,9 +143,15 @@ def test_filter_keeps_startup_files_and_kept_services():
 
 def test_filter_drops_other_services_and_examples():
     datas = [
+        ("botocore/data/ec2/2016-11-15/service-2.json.gz", "/src/ec2-new.gz", "DATA"),
+        ("botocore/data/ec2/2016-11-15/examples-1.json", "/src/ec2-examples.json", "DATA"),
+        ("botocore/data/ec2/2015-10-01/service-2.json.gz", "/src/ec2-old.gz", "DATA"),
+        ("botocore/data/ec2/2015-10-01/paginators-1.json", "/src/ec2-old-pages.json", "DATA"),
         ("botocore/data/s3/2006-03-01/service-2.json.gz", "/src/s3.gz", "DATA"),
         ("botocore/data/ssm/2014-11-06/examples-1.json", "/src/examples.json", "DATA"),
         ("botocore/data/ssm-incidents/2018-05-10/service-2.json.gz", "/src/incidents.gz", "DATA"),
     ]
 
-    assert ssmex_bundle.filter_datas(datas) == []
+    kept = ssmex_bundle.filter_datas(datas)
+
+    assert [entry[0] for entry in kept] == ["botocore/data/ec2/2016-11-15/service-2.json.gz"]
