@@ -16,7 +16,10 @@ def restore_library_path() -> None:
     original = os.environ.pop("LD_LIBRARY_PATH_ORIG", None)
     if original is not None:
         os.environ["LD_LIBRARY_PATH"] = original
-    elif "LD_LIBRARY_PATH" in os.environ and getattr(sys, "_MEIPASS", None):
+        return
+    bundle = getattr(sys, "_MEIPASS", None)
+    first = os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)[0]
+    if bundle and first and os.path.realpath(first) == os.path.realpath(bundle):
         del os.environ["LD_LIBRARY_PATH"]
 
 
