@@ -4,16 +4,16 @@ It follows the official plugin's argv contract and prints the plugin's lines. Ea
 with six arguments writes argv, the environment and the decoded StartSession response
 to a JSON file in STANDIN_RECORD_DIR. STANDIN_MODE picks what it does next:
 exit (default), port, panic, hang. STANDIN_VERSION sets what --version prints, and
-STANDIN_VANISH=1 makes it delete itself after printing the version. Each record has
-"started_at", the time.time() at which the stand-in started, for benchmarks.
+STANDIN_VANISH=1 makes it delete itself after printing the version.
 """
 
 import time
 
+# Taken first, so benchmarks can measure when the plugin was started.
 STARTED_AT = time.time()
 
-import json
-import os
+import json  # noqa: E402
+import os  # noqa: E402
 import signal
 import socket
 import sys
