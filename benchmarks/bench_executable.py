@@ -8,7 +8,8 @@ Prints, in one run:
   test suite's stand-in plugin (the same measurement as bench_start_session.py).
 
 Build first with `python build/build.py`. Figures are medians of several runs; nothing
-is asserted. Targets: onefile at most 12 MB, its time to plugin start no slower than
+is asserted, and the commands take turns so that other load on the machine affects
+them alike. Targets: onefile at most 12 MB, its time to plugin start no slower than
 the AWS CLI's.
 
     python benchmarks/bench_executable.py [--runs 9]
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
@@ -48,6 +50,19 @@ def time_version(command: list[str], env: dict) -> float:
     if completed.returncode != 0:
         raise SystemExit(f"{' '.join(command)} --version failed: {completed.stderr.strip()}")
     return elapsed
+
+
+def interleaved(commands: dict[str, list[str]], measure: Callable[[list[str]], float], runs: int) -> dict[str, list[float]]:
+    """Measure each command runs times, taking turns, so that a change in the machine's
+    load during the run affects every command alike. The first round warms the file
+    cache and is not counted."""
+    samples: dict[str, list[float]] = {label: [] for label in commands}
+    for round_number in range(runs + 1):
+        for label, command in commands.items():
+            value = measure(command)
+            if round_number > 0:
+                samples[label].append(value)
+    return samples
 
 
 def median_line(label: str, samples: list[float]) -> str:
@@ -83,9 +98,9 @@ def main() -> None:
 
         print(f"start-up of --version, {options.runs} runs each (seconds)")
         print(f"  {'command':28} {'median':>8} {'min':>8} {'max':>8}")
-        for label, command in commands.items():
-            time_version(command, env)  # warm the file cache
-            print(median_line(label, [time_version(command, env) for _ in range(options.runs)]))
+        samples = interleaved(commands, lambda command: time_version(command, env), options.runs)
+        for label, values in samples.items():
+            print(median_line(label, values))
 
         arguments = ["start-session", "--target", INSTANCE_ID, "--region", "us-east-1", "--endpoint-url", server.endpoint_url]
         session_commands = {label: command + arguments for label, command in commands.items()}
@@ -97,12 +112,10 @@ def main() -> None:
 
         print(f"time from command start to plugin start, {options.runs} runs each (seconds)")
         print(f"  {'command':28} {'median':>8} {'min':>8} {'max':>8}")
-        medians = {}
-        for label, command in session_commands.items():
-            time_to_plugin(command, env, plugin.record_dir)  # warm the file cache
-            samples = [time_to_plugin(command, env, plugin.record_dir) for _ in range(options.runs)]
-            medians[label] = statistics.median(samples)
-            print(median_line(label, samples))
+        samples = interleaved(session_commands, lambda command: time_to_plugin(command, env, plugin.record_dir), options.runs)
+        medians = {label: statistics.median(values) for label, values in samples.items()}
+        for label, values in samples.items():
+            print(median_line(label, values))
         if "aws ssm start-session" in medians:
             print(f"  onefile / AWS CLI: {medians['onefile'] / medians['aws ssm start-session']:.2f} (target: at most 1.00)")
 

@@ -12,6 +12,10 @@ def restore_library_path() -> None:
     session-manager-plugin must not load the bundle's libraries. This process already
     has its libraries resolved, because the dynamic loader reads LD_LIBRARY_PATH only
     when a process starts.
+
+    NOTE: on Windows the bootloader calls SetDllDirectory with its unpack folder, and
+    children inherit that setting too; it is left alone because it has not been tried
+    on Windows whether ssmex's later imports still find their DLLs after resetting it.
     """
     original = os.environ.pop("LD_LIBRARY_PATH_ORIG", None)
     if original is not None:
