@@ -240,12 +240,14 @@ class ReliableChannel:
 
     # -- receiving ---------------------------------------------------------
 
-    def accept(self, message: m.ClientMessage) -> list[m.ClientMessage]:
+    def accept(self, message: m.ClientMessage) -> Optional[list[m.ClientMessage]]:
         """Return the stream-data messages that are now in order, oldest first.
 
-        A message ahead of the expected number is buffered. A duplicate returns
-        nothing. The caller acknowledges every message, duplicates included,
-        so a peer that missed an ack stops resending.
+        A message ahead of the expected number is buffered, and a duplicate
+        returns an empty list. The caller acknowledges both, so a peer that
+        missed an ack stops resending. None means the out-of-order buffer is
+        full and the message was dropped: it must not be acknowledged, so the
+        peer sends it again later.
         """
         with self._state_lock:
             sequence_number = message.sequence_number
@@ -255,7 +257,7 @@ class ReliableChannel:
             if sequence_number > self.expected_sequence_number:
                 if len(self._out_of_order) >= MAX_OUT_OF_ORDER and sequence_number not in self._out_of_order:
                     logger.warning("%s: out-of-order buffer full, dropped seq %d", self.name, sequence_number)
-                    return []
+                    return None
                 self._out_of_order[sequence_number] = message
                 return []
 

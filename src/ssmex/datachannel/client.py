@@ -278,9 +278,12 @@ class NativeSession:
         if kind == m.ACKNOWLEDGE:
             self.channel.handle_ack(message)
         elif kind == m.OUTPUT_STREAM_DATA:
+            ready = self.channel.accept(message)
+            if ready is None:
+                return
             self.channel.send_ack(message)
-            for ready in self.channel.accept(message):
-                self._process(ready)
+            for in_order in ready:
+                self._process(in_order)
         elif kind == m.CHANNEL_CLOSED:
             self._handle_channel_closed(message)
         elif kind in (m.START_PUBLICATION, m.PAUSE_PUBLICATION):

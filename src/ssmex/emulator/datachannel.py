@@ -304,14 +304,18 @@ class SessionChannel:
                 logger.debug("session %s: fault: lost input seq %d", self.session_id, sequence_number)
                 return
 
+        ready = self.reliable.accept(message)
+        if ready is None:
+            return
+
         self._ack_count += 1
         if faults.lose_ack_every and self._ack_count % faults.lose_ack_every == 0:
             logger.debug("session %s: fault: lost the ack of seq %d", self.session_id, sequence_number)
         else:
             self.reliable.send_ack(message, delay=faults.ack_delay)
 
-        for ready in self.reliable.accept(message):
-            self._process(ready)
+        for in_order in ready:
+            self._process(in_order)
 
     def _process(self, message: m.ClientMessage) -> None:
         payload_type = message.payload_type
