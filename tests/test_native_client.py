@@ -231,3 +231,24 @@ def test_unacknowledged_message_ends_session(monkeypatch):
             run(service)
     finally:
         service.close()
+
+
+def test_service_rejecting_every_websocket_ends_session():
+    def script(ws):
+        ws.close(1008, "rejected")
+
+    service = FakeService(script)
+    calls = []
+
+    def resume():
+        calls.append(1)
+        return f"token-{len(calls)}"
+
+    try:
+        response = {"SessionId": "s-1", "TokenValue": "token-0", "StreamUrl": service.url}
+        with pytest.raises(DataChannelError, match="closed 7 websockets of session s-1 in a row"):
+            run_session(response, resume, options())
+    finally:
+        service.close()
+
+    assert len(calls) == 6

@@ -245,6 +245,10 @@ class NativeSession:
 
     def _receive_loop(self) -> None:
         self.channel.mark_receiver_thread()
+        # Websockets that closed before delivering a single frame, in a row. A
+        # service that accepts the dial but then rejects every opening message
+        # would otherwise make the client resume forever.
+        empty_connections = 0
         while not self._done.is_set():
             ws = self._ws
             try:
@@ -254,11 +258,17 @@ class NativeSession:
             except (ConnectionClosed, OSError) as error:
                 if self._done.is_set():
                     return
+                empty_connections += 1
+                if empty_connections > RESUME_ATTEMPTS:
+                    self.fail(f"the service closed {empty_connections} websockets of session {self.session_id}"
+                              f" in a row without sending anything (last: {error}); start a new session")
+                    return
                 logger.info("websocket of session %s closed (%s), resuming", self.session_id, error)
                 if not self._resume_and_reconnect():
                     return
                 continue
 
+            empty_connections = 0
             if isinstance(frame, str):
                 frame = frame.encode()
             try:
