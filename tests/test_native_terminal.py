@@ -112,9 +112,10 @@ def test_shell_on_terminal_raw_mode_and_restore(emulator):
                                stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
     try:
         read_until(controller, b"$ ")
-        during = termios.tcgetattr(terminal)
         channel = emulator.test_server.channel_for(response["SessionId"])
         assert wait_until(lambda: channel.sizes[:1] == [(132, 40)])
+        # The client enters raw mode before it sends the first Size.
+        during = termios.tcgetattr(terminal)
 
         set_size(terminal, 50, 100)
         os.killpg(process.pid, signal.SIGWINCH)
