@@ -83,17 +83,21 @@ def spawn_detached(
     argv: Sequence[str],
     environment: Mapping[str, str],
     output: IO[bytes] | int | None = None,
+    stdin: int = subprocess.DEVNULL,
+    stdout: int | None = None,
 ) -> subprocess.Popen:
     """Start a child that outlives ssmex: its own session on POSIX, a hidden window on Windows.
 
-    Standard input is empty; standard output and error go to output (or nowhere).
+    Standard input is empty unless stdin says otherwise (such as subprocess.PIPE).
+    Standard output and error go to output (or nowhere); given stdout, standard output
+    goes there and only standard error goes to output.
     """
     log.debug("starting in the background %s", describe(argv))
     destination = subprocess.DEVNULL if output is None else output
     options: dict = {
-        "stdin": subprocess.DEVNULL,
-        "stdout": destination,
-        "stderr": subprocess.STDOUT if output is not None else subprocess.DEVNULL,
+        "stdin": stdin,
+        "stdout": destination if stdout is None else stdout,
+        "stderr": destination if stdout is not None else (subprocess.STDOUT if output is not None else subprocess.DEVNULL),
         "env": dict(environment),
         "close_fds": True,
     }
