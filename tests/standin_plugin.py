@@ -7,10 +7,11 @@ exit (default), port, panic, hang. STANDIN_VERSION sets what --version prints, a
 STANDIN_VANISH=1 makes it delete itself after printing the version.
 
 ResumeSession, as the plugin calls it after its websocket drops: the stand-in resolves
-credentials the way the plugin's AWS SDK does (profile argument, then environment keys,
-then a [default] profile in the AWS files, then AWS_CONTAINER_CREDENTIALS_FULL_URI with
-AWS_CONTAINER_AUTHORIZATION_TOKEN as the Authorization header, cached until 5 minutes
-before their Expiration), signs with SigV4 and POSTs to the endpoint in argv slot 6.
+credentials in the order of the plugin's AWS SDK, signs with SigV4 and POSTs to the
+endpoint in argv slot 6. The order: the profile argument, environment keys, the
+AWS_PROFILE (else [default]) profile in the AWS files, then AWS_CONTAINER_CREDENTIALS_FULL_URI
+with AWS_CONTAINER_AUTHORIZATION_TOKEN as the Authorization header. Fetched credentials
+are reused until 5 minutes before their Expiration.
 Each call is appended to "resumes" in the run's record. STANDIN_RESUMES=N makes N calls
 right after start; STANDIN_RESUME_TRIGGER=PATH makes one call each time PATH appears
 (the stand-in deletes it); STANDIN_RESUME_INTERVAL=SECONDS makes one call per interval.

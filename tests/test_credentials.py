@@ -529,3 +529,12 @@ def test_supervisor_failure_ends_session(run_ssmex, ssm_endpoint, standin, emula
     assert "was terminated" in completed.stderr
     assert [call.operation for call in emulator.calls] == ["StartSession", "TerminateSession"]
     assert list(records.load_all()) == []
+
+
+def test_supervise_command_hidden_and_checks_input(run_ssmex):
+    listed = run_ssmex("--help")
+    completed = run_ssmex("supervise", input="not json")
+
+    assert "supervise" not in listed.stdout
+    assert completed.returncode == 2
+    assert json.loads(completed.stdout) == {"ok": False, "message": "the ssmex supervisor received no valid handoff on its standard input"}

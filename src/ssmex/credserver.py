@@ -1,13 +1,12 @@
 """A loopback HTTP server that hands ssmex's AWS credentials to session-manager-plugin.
 
 The plugin resolves credentials itself for the calls it makes during a session
-(ResumeSession, TerminateSession, KMS). Started with AWS_CONTAINER_CREDENTIALS_FULL_URI
-and AWS_CONTAINER_AUTHORIZATION_TOKEN, an empty profile argument and no other
-credentials in sight, its AWS SDK fetches them from this server in the container
-credential format, again whenever its cached ones are within 5 minutes of their
-Expiration (observed with a plugin built on aws-sdk-go 1.54.10). So a prompt, an SSO
-login or a credential process runs once, in ssmex, and every refresh after that happens
-here.
+(ResumeSession, TerminateSession, KMS). Give it AWS_CONTAINER_CREDENTIALS_FULL_URI and
+AWS_CONTAINER_AUTHORIZATION_TOKEN, an empty profile argument and no other credentials,
+and its AWS SDK fetches them from this server in the container credential format. It
+fetches again whenever its cached ones are within 5 minutes of their Expiration
+(observed with a plugin built on aws-sdk-go 1.54.10). So a prompt, an SSO login or a
+credential process runs once, in ssmex, and every refresh after that happens here.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ log = logging.getLogger("ssmex.credserver")
 
 LOOPBACK = "127.0.0.1"
 CREDENTIALS_PATH = "/ssmex/credentials"
-# The Expiration sent for credentials that do not expire (long-term keys) or whose expiry
-# ssmex cannot know; the plugin then fetches the same keys again hourly.
+# The Expiration sent for long-term keys and for credentials whose expiry ssmex cannot
+# know, so the plugin fetches the same keys again hourly.
 # NOTE: Expiration is always sent because it is not known which aws-sdk-go releases
 # accept a response without one.
 UNKNOWN_EXPIRY_INTERVAL = datetime.timedelta(hours=1)
@@ -46,7 +45,7 @@ def iso8601(moment: datetime.datetime) -> str:
 
 @dataclass
 class ServedCredentials:
-    """One answer of the server: the keys and, when known, when they expire."""
+    """One response of the server: the keys and, when known, their expiry."""
 
     access_key: str
     secret_key: str
@@ -64,7 +63,7 @@ class ServedCredentials:
 
 
 class CredentialsUnavailable(Exception):
-    """The server has no usable credentials to return; the message says why, without secrets."""
+    """No usable credentials to return; the message states why, without secrets."""
 
 
 class RefreshingSource:
@@ -120,7 +119,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
-        # The request line holds no secret; the Authorization header is never logged.
+        # The request line contains no secret, and the Authorization header is never logged.
         log.debug("credential server: %s", format % args)
 
     def _send(self, status: int, body: bytes = b"", content_type: str | None = None) -> None:
@@ -209,7 +208,7 @@ class CredentialServer(http.server.ThreadingHTTPServer):
         with self._count_lock:
             repeated = reason == self._last_failure
             self._last_failure = reason
-        # The plugin asks again before each signing, so log a failure once until it changes.
+        # The plugin requests credentials again before each signing, so log a failure once until it changes.
         if repeated:
             log.debug("credential server still has no credentials: %s", reason)
         else:
@@ -235,7 +234,7 @@ class CredentialServer(http.server.ThreadingHTTPServer):
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        log.debug("credential server closed after %d answers", self.served_count)
+        log.debug("credential server closed after %d responses with credentials", self.served_count)
 
     def __enter__(self) -> "CredentialServer":
         return self.start()

@@ -1,4 +1,4 @@
-"""How session-manager-plugin gets credentials for the calls it makes during a session.
+"""Credential handoff to session-manager-plugin for the calls it makes during a session.
 
 The plugin signs ResumeSession (after the websocket drops, roughly hourly on AWS),
 TerminateSession and KMS calls with credentials it resolves itself. Three modes:
@@ -116,7 +116,7 @@ def _mfa_serial_in_chain(aws: AwsContext) -> str | None:
     """Return the mfa_serial that botocore would prompt for on each refresh, if any.
 
     botocore caches assume-role credentials only in memory (the AWS CLI adds a file
-    cache of its own), so a refresh of an MFA role asks for a new code.
+    cache of its own), so a refresh of an MFA role prompts for a new code.
     """
     profiles = aws.session.full_config.get("profiles", {})
     name = aws.profile or "default"
@@ -142,7 +142,7 @@ def _environment_expiry(environment: Mapping[str, str]) -> datetime.datetime | N
 
 
 def frozen_copy(credentials: Any) -> ServedCredentials:
-    """Return the keys botocore holds now, with their expiry when botocore knows it."""
+    """Return the keys botocore has now, with their expiry when botocore has one."""
     frozen = credentials.get_frozen_credentials()
     expiry = credentials._expiry_time if isinstance(credentials, RefreshableCredentials) else None
     return ServedCredentials(frozen.access_key, frozen.secret_key, frozen.token, expiry)

@@ -88,19 +88,21 @@ def spawn_detached(
 ) -> subprocess.Popen:
     """Start a child that outlives ssmex: its own session on POSIX, a hidden window on Windows.
 
-    Standard input is empty unless stdin says otherwise (such as subprocess.PIPE).
-    Standard output and error go to output (or nowhere); given stdout, standard output
-    goes there and only standard error goes to output.
+    Standard input is empty unless stdin is given (such as subprocess.PIPE). Standard
+    output and error go to output (or nowhere). Given stdout, standard output goes there
+    and only standard error goes to output.
     """
     log.debug("starting in the background %s", describe(argv))
     destination = subprocess.DEVNULL if output is None else output
     options: dict = {
         "stdin": stdin,
         "stdout": destination if stdout is None else stdout,
-        "stderr": destination if stdout is not None else (subprocess.STDOUT if output is not None else subprocess.DEVNULL),
+        "stderr": subprocess.STDOUT if output is not None else subprocess.DEVNULL,
         "env": dict(environment),
         "close_fds": True,
     }
+    if stdout is not None:
+        options["stderr"] = destination
     if IS_WINDOWS:
         startupinfo = subprocess.STARTUPINFO()
         startupinfo.dwFlags |= subprocess.STARTF_USESHOWWINDOW

@@ -1,9 +1,9 @@
 """A detached ssmex process that owns a background plugin and serves it credentials.
 
-`ssmex start-session --pass-thru` in server mode starts `ssmex supervise` detached and
-writes the session's secrets (the StartSession response inside the plugin's environment,
-and a copy of the credentials) to its standard input as one JSON document, so nothing
-secret appears on a command line. The supervisor starts the credential server and the
+`ssmex start-session --pass-thru` in server mode starts `ssmex supervise` detached. It
+writes the session's secrets to the supervisor's standard input as one JSON document, so
+nothing secret appears on a command line: the StartSession response inside the plugin's
+environment, and a copy of the credentials. The supervisor starts the credential server and the
 plugin, waits until the plugin is ready, writes the session record (ProcessId is the
 supervisor; PluginProcessId is the plugin), prints one JSON line on its standard output
 and stays until its plugin exits or it is told to stop.
@@ -304,11 +304,17 @@ class Supervisor:
 
         record = records.SessionRecord(ProcessId=os.getpid(), LocalPort=local_port, **document["record"])
         expiry = source.expiry()
+        if source.refreshable:
+            expires = "refreshed by ssmex"
+        elif expiry is not None:
+            expires = iso8601(expiry)
+        else:
+            expires = "unknown"
         record.extra = {
             "Supervised": True,
             "PluginProcessId": self.process.pid,
             "Credentials": "server",
-            "CredentialsExpire": "refreshed by ssmex" if source.refreshable else (iso8601(expiry) if expiry else "unknown"),
+            "CredentialsExpire": expires,
         }
         records.save(record)
         _reply(reply, {"ok": True, "record": asdict(record)})
@@ -350,7 +356,7 @@ class Supervisor:
             aws = self._aws_for_terminate(source)
             client = aws.ssm_client()
             call_aws("TerminateSession", lambda: client.terminate_session(SessionId=self.session_id))
-        except Exception as error:  # the record then tells `ssmex sessions stop` to try itself
+        except Exception as error:  # the record then makes `ssmex sessions stop` call TerminateSession itself
             log.warning("TerminateSession for %s failed: %s", self.session_id, error)
             return False
         log.info("terminated session %s", self.session_id)

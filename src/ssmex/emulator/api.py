@@ -129,7 +129,7 @@ class Emulator:
             self._forced_errors.setdefault(operation, []).append(EmulatorApiError(code, message, status))
 
     def expire_access_key(self, access_key: str) -> None:
-        """Answer every later call signed by access_key with 403 ExpiredTokenException."""
+        """Reject every later call signed by access_key with 403 ExpiredTokenException."""
         with self.lock:
             self._expired_keys.add(access_key)
 

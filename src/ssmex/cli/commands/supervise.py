@@ -1,7 +1,7 @@
 """ssmex supervise: the hidden command that runs a background session's supervisor.
 
 `ssmex start-session --pass-thru` starts it detached and writes the session to its
-standard input; users never run it themselves, so it is left out of the command list.
+standard input. Users never run it themselves, so it is left out of the command list.
 """
 
 from __future__ import annotations
