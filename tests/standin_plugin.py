@@ -17,15 +17,19 @@ right after start; STANDIN_RESUME_TRIGGER=PATH makes one call each time PATH app
 (the stand-in deletes it); STANDIN_RESUME_INTERVAL=SECONDS makes one call per interval.
 """
 
-import configparser
-import datetime
-import json
-import os
+import time
+
+# Taken first, so benchmarks can measure when the plugin was started.
+STARTED_AT = time.time()
+
+import configparser  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
 import signal
 import socket
 import sys
 import threading
-import time
 
 RESPONSE_VARIABLE = "AWS_SSM_START_SESSION_RESPONSE"
 
@@ -201,7 +205,7 @@ def main(args: list) -> int:
         raw = args[0]
     response = {key.lower(): value for key, value in json.loads(raw).items()}
     session_id = response["sessionid"]
-    record = {"argv": args, "env": environment, "response": json.loads(raw), "events": [], "pid": os.getpid()}
+    record = {"argv": args, "env": environment, "response": json.loads(raw), "events": [], "pid": os.getpid(), "started_at": STARTED_AT}
     write_record(record)
     print(f"\nStarting session with SessionId: {session_id}", flush=True)
     for _ in range(int(os.environ.get("STANDIN_RESUMES") or 0)):

@@ -538,3 +538,17 @@ def test_supervise_command_hidden_and_checks_input(run_ssmex):
     assert "supervise" not in listed.stdout
     assert completed.returncode == 2
     assert json.loads(completed.stdout) == {"ok": False, "message": "the ssmex supervisor received no valid handoff on its standard input"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="only Linux ends the plugin with its killed supervisor")
+def test_killed_supervisor_takes_plugin_along(run_ssmex, ssm_endpoint, standin):
+    completed, record = start_background(run_ssmex, ssm_endpoint.endpoint_url)
+    plugin_pid = record["PluginProcessId"]
+
+    os.kill(record["ProcessId"], signal.SIGKILL)
+
+    try:
+        wait_for(lambda: not process_alive(plugin_pid), what="the plugin to end with its supervisor")
+    finally:
+        if process_alive(plugin_pid):
+            os.kill(plugin_pid, signal.SIGKILL)

@@ -230,10 +230,12 @@ class CredentialServer(http.server.ThreadingHTTPServer):
         return self
 
     def close(self) -> None:
-        self.shutdown()
-        self.server_close()
+        # shutdown() waits for serve_forever() to return, so it would block forever on a
+        # server that was never started.
         if self._thread is not None:
+            self.shutdown()
             self._thread.join(timeout=5)
+        self.server_close()
         log.debug("credential server closed after %d responses with credentials", self.served_count)
 
     def __enter__(self) -> "CredentialServer":

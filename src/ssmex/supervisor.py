@@ -282,15 +282,19 @@ class Supervisor:
         for secret in launch.secrets:
             register_secret(secret)
         log_path = document["log_path"]
-        self.server = CredentialServer(source).start()
+        # The server binds its port now but serves only after the plugin is started, because
+        # the pre-exec step of end_with_parent is unsafe while other threads run. The
+        # plugin fetches no credentials at start-up.
+        self.server = CredentialServer(source)
         apply_server(launch, self.server.url, self.server.token)
         try:
             with open(log_path, "ab") as output:
-                self.process = spawn_detached(launch.argv, launch.environment, output=output)
+                self.process = spawn_detached(launch.argv, launch.environment, output=output, end_with_parent=True)
         except OSError as error:
             self.server.close()
             _reply(reply, {"ok": False, "message": f"session-manager-plugin could not be started ({error.strerror or error})", "exit_code": int(ExitCode.PLUGIN_UNAVAILABLE)})
             return int(ExitCode.PLUGIN_UNAVAILABLE)
+        self.server.start()
         log.info("started session-manager-plugin %s (pid %d) for session %s", document.get("plugin_version"), self.process.pid, self.session_id)
 
         try:
