@@ -552,3 +552,15 @@ def test_killed_supervisor_takes_plugin_along(run_ssmex, ssm_endpoint, standin):
     finally:
         if process_alive(plugin_pid):
             os.kill(plugin_pid, signal.SIGKILL)
+
+
+def test_server_mode_keeps_profile_ca_bundle(run_ssmex, ssm_endpoint, standin, aws_environment, tmp_path):
+    bundle = tmp_path / "corporate-ca.pem"
+    bundle.write_text("")
+    with open(aws_environment / ".aws" / "config", "a", encoding="utf-8") as handle:
+        handle.write(f"[default]\nca_bundle = {bundle}\n")
+
+    completed = start(run_ssmex, ssm_endpoint.endpoint_url)
+
+    assert completed.returncode == 0, completed.stderr
+    assert standin.only_run()["env"]["AWS_CA_BUNDLE"] == str(bundle)

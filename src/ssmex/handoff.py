@@ -70,6 +70,9 @@ class CredentialChoice:
     frozen_because: str | None = None
     # Long-term keys (no session token) never expire.
     long_term: bool = False
+    # The CA bundle botocore uses (AWS_CA_BUNDLE or ca_bundle in the profile), which the
+    # plugin would no longer find once its config file is replaced.
+    ca_bundle: str | None = None
 
     def expiry(self) -> datetime.datetime | None:
         return self.source.expiry()
@@ -178,14 +181,17 @@ def choose(aws: AwsContext, credentials: Any, flag: str | None = None) -> Creden
         long_term = not source.credentials.token and source.credentials.expiry is None
     else:
         long_term = not isinstance(credentials, RefreshableCredentials) and not credentials.token
-    return CredentialChoice(
+    choice = CredentialChoice(
         mode=mode,
         reason=reason,
         source=source,
         profile=aws.settings.profile,
         frozen_because=frozen_because,
         long_term=long_term,
+        ca_bundle=aws.session.get_config_variable("ca_bundle"),
     )
+    log.debug("%s", choice.describe())
+    return choice
 
 
 def describe_for_doctor(aws: AwsContext, flag: str | None = None) -> str:
@@ -237,10 +243,16 @@ def empty_config_files() -> tuple[str, str]:
     return paths[0], paths[1]
 
 
-def apply_server(launch: PluginLaunch, url: str, token: str) -> None:
-    """Point the plugin at the credential server and hide every credential that outranks it."""
+def apply_server(launch: PluginLaunch, url: str, token: str, ca_bundle: str | None = None) -> None:
+    """Point the plugin at the credential server and hide every credential that outranks it.
+
+    A ca_bundle from the user's profile moves to AWS_CA_BUNDLE, because the plugin's
+    config file is replaced by an empty one.
+    """
     for name in SERVER_REMOVED_VARIABLES:
         launch.environment.pop(name, None)
+    if ca_bundle and not launch.environment.get("AWS_CA_BUNDLE"):
+        launch.environment["AWS_CA_BUNDLE"] = ca_bundle
     config, credentials = empty_config_files()
     launch.environment["AWS_CONFIG_FILE"] = config
     launch.environment["AWS_SHARED_CREDENTIALS_FILE"] = credentials
@@ -271,7 +283,6 @@ def credentials_for_plugin(launch: PluginLaunch, choice: CredentialChoice) -> It
 
     Yields the running server (server mode) or None. The launch is changed in place.
     """
-    log.debug("%s", choice.describe())
     if choice.mode is CredentialMode.PROFILE:
         yield None
         return
@@ -284,5 +295,5 @@ def credentials_for_plugin(launch: PluginLaunch, choice: CredentialChoice) -> It
         yield None
         return
     with CredentialServer(choice.source) as server:
-        apply_server(launch, server.url, server.token)
+        apply_server(launch, server.url, server.token, choice.ca_bundle)
         yield server

@@ -146,13 +146,13 @@ def spawn_detached(
         options["start_new_session"] = True
         if end_with_parent and sys.platform.startswith("linux"):
             options["preexec_fn"] = _parent_death_signal()
-    # NOTE: end_with_parent has no effect on macOS or Windows, where a parent killed hard
-    # leaves the child running; a Windows job object with KILL_ON_JOB_CLOSE would fix it.
+    # NOTE: end_with_parent has no effect on macOS or Windows, so a parent killed hard
+    # leaves the child running there. A Windows job object with KILL_ON_JOB_CLOSE would fix it.
     return subprocess.Popen(command_line(argv), **options)
 
 
 def _parent_death_signal():
-    """Return a pre-exec function that asks Linux for SIGTERM when the parent thread ends."""
+    """Return a pre-exec function that requests SIGTERM from Linux when the parent thread ends."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)

@@ -112,6 +112,7 @@ def start_supervised(
         "settings": asdict(aws.settings),
         "refresh": choice.source.refreshable,
         "frozen_because": choice.frozen_because,
+        "ca_bundle": choice.ca_bundle,
         "credentials": _credentials_document(choice.source.current()),
         "record": {
             "SessionId": started.session_id,
@@ -286,7 +287,7 @@ class Supervisor:
         # the pre-exec step of end_with_parent is unsafe while other threads run. The
         # plugin fetches no credentials at start-up.
         self.server = CredentialServer(source)
-        apply_server(launch, self.server.url, self.server.token)
+        apply_server(launch, self.server.url, self.server.token, document.get("ca_bundle"))
         try:
             with open(log_path, "ab") as output:
                 self.process = spawn_detached(launch.argv, launch.environment, output=output, end_with_parent=True)
