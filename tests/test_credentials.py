@@ -430,7 +430,10 @@ def test_port_forward_outlives_its_first_credentials(run_ssmex, ssm_endpoint, st
         second = request_resume(trigger, standin, 2)
 
         signers = [call.access_key_id for call in emulator.calls_of("ResumeSession")]
-        print(f"StartSession signed by {start_key} (expired {start_expiry:%H:%M:%S}); ResumeSession signed by {signers}")
+        # Shown with pytest -s: which key signed each call, and which process printed it.
+        for call in emulator.calls:
+            printed_by = "supervisor" if credential_process.run_of(call.access_key_id)["parent"] == supervisor_pid else "ssmex start-session"
+            print(f"{call.operation} {call.status} signed by {call.access_key_id} (from {printed_by})")
         assert [first["status"], second["status"]] == [200, 200], (first, second)
         assert signers == [first["access_key_id"], second["access_key_id"]]
         assert start_key not in signers
@@ -450,6 +453,8 @@ def test_port_forward_outlives_its_first_credentials(run_ssmex, ssm_endpoint, st
     assert len(terminate_calls) == 1
     assert terminate_calls[0].status == 200
     assert terminate_calls[0].access_key_id not in (start_key, *signers)
+    assert credential_process.run_of(terminate_calls[0].access_key_id)["parent"] == supervisor_pid
+    print(f"TerminateSession {terminate_calls[0].status} signed by {terminate_calls[0].access_key_id} (from supervisor)")
     assert emulator.sessions[record["SessionId"]].status == "Terminated"
     assert records.find(record["SessionId"]) is None
 
