@@ -443,6 +443,13 @@ def test_port_forward_outlives_its_first_credentials(run_ssmex, ssm_endpoint, st
         with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
             connection.sendall(b"still forwarding")
             assert connection.recv(64) == b"still forwarding"
+        session_log = Path(record["LogFile"]).read_text()
+        server_token = standin.only_run()["env"]["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+        assert "credential server handed the plugin access key id AKIAPROC" in session_log
+        assert "process-secret-" not in session_log
+        assert "process-token-" not in session_log
+        assert server_token not in session_log
+        assert emulator.sessions[record["SessionId"]].token not in session_log
     finally:
         stopped = run_ssmex("sessions", "stop", record["SessionId"])
 
