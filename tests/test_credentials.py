@@ -126,10 +126,10 @@ def test_server_wrong_token_gets_bare_401(presented):
             token = server.token[:-1]
         if presented == "TOKEN-suffix":
             token = server.token + "x"
-        answers = [fetch(server.url, token, method) for method in ("GET", "POST")]
+        responses = [fetch(server.url, token, method) for method in ("GET", "POST")]
         other_path = fetch(server.url.rsplit("/", 1)[0] + "/other", token)
 
-    for status, body, _ in answers + [other_path]:
+    for status, body, _ in responses + [other_path]:
         assert status == 401
         assert body == b""
     assert server.served_count == 0
@@ -395,9 +395,15 @@ def start_background(run_ssmex, endpoint, *extra, env=None):
 
 
 def request_resume(trigger: Path, standin, count: int) -> dict:
+    """Make the stand-in call ResumeSession and return the count-th call's result."""
+
+    def resumes() -> list[dict]:
+        runs = standin.runs()
+        return runs[0].get("resumes", []) if runs else []
+
     trigger.touch()
-    run = wait_for(lambda: (lambda runs: runs and len(runs[0].get("resumes", [])) >= count and runs[0])(standin.runs()), what=f"resume {count}")
-    return run["resumes"][count - 1]
+    wait_for(lambda: len(resumes()) >= count, what=f"resume {count}")
+    return resumes()[count - 1]
 
 
 def stop_session(run_ssmex, session_id):
