@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from ssmex.datachannel import message as m
+from ssmex.datachannel.client import SessionOptions
 from ssmex.emulator.api import Emulator, EmulatedInstance
 from ssmex.emulator.datachannel import DataChannelServer
 from ssmex.emulator.harness import ClientThread, CountingResume, EchoServer, start_session
@@ -168,9 +169,12 @@ def test_fixed_local_port_used(emulator_factory):
         free_port = probe.getsockname()[1]
     response = start_session(emulator, "i-0123456789abcdef0", "AWS-StartPortForwardingSession",
                              {"portNumber": ["80"], "localPortNumber": [str(free_port)]})
-    client = ClientThread(response, CountingResume(emulator, response["SessionId"]))
+    listening = []
+    options = SessionOptions(on_listening=listening.append)
+    client = ClientThread(response, CountingResume(emulator, response["SessionId"]), options=options)
 
     assert client.wait_for_port() == free_port
+    assert listening == [free_port]
     end_session(emulator, client, response)
 
 

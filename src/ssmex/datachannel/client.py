@@ -84,6 +84,9 @@ class SessionOptions:
     # stdin/stdout port sessions, whose stdout carries only tunnel bytes: there it is stderr.
     status: Optional[TextIO] = None
     install_signal_handlers: bool = True
+    # Called with the bound TCP port, or the Unix socket path, once a port
+    # session's local listener is open.
+    on_listening: Optional[Callable[[object], None]] = None
     # The session's Target, needed only for the KMS encryption context.
     target: str = ""
     # Returns a botocore KMS client, for sessions whose agent requests KMS

@@ -74,6 +74,9 @@ class _ListenerHandler:
         except OSError as error:
             self.session.fail(f"Cannot perform start session: {error}")
             return
+        on_listening = self.session.options.on_listening
+        if on_listening is not None:
+            on_listening(self.bound_port if self.bound_port is not None else self.listener.getsockname())
         self._print_opened(opened)
         _install_terminate_signals(self.session)
         threading.Thread(target=self._accept_loop, name=f"port-{self.session.session_id}-accept",
