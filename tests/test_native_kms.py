@@ -96,3 +96,29 @@ def test_kms_without_client_ends_session(emulator, kms):
     assert client.exit_code == 0
     assert "KMS encryption failed: the client did not accept the KMSEncryption action" in client.status.text
     assert kms.contexts == []
+
+
+def test_data_key_halves_follow_the_plugin():
+    # The agent seals with the first 32 bytes and the client with the last 32;
+    # every ciphertext is a 12-byte nonce followed by AES-GCM output.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from ssmex.datachannel.encryption import PayloadCipher
+
+    data_key = bytes(range(64))
+    client = PayloadCipher(data_key, client_side=True)
+    nonce = os.urandom(12)
+    from_agent = nonce + AESGCM(data_key[:32]).encrypt(nonce, b"agent output", None)
+
+    assert client.decrypt(from_agent) == b"agent output"
+    from_client = client.encrypt(b"client input")
+    assert AESGCM(data_key[32:]).decrypt(from_client[:12], from_client[12:], None) == b"client input"
+
+
+def test_kms_action_result_matches_the_plugin():
+    import base64
+
+    from ssmex.datachannel.encryption import kms_action_result
+
+    assert kms_action_result(b"blob") == {"KMSCipherTextKey": base64.b64encode(b"blob").decode(),
+                                          "KMSCipherTextHash": None}

@@ -30,6 +30,7 @@ def emulator(ssh_server):
     instance = EmulatedInstance(TARGET, name="web-1", port_map={22: ("127.0.0.1", ssh_server.port)})
     emulator = Emulator([instance])
     server = DataChannelServer(emulator).start()
+    emulator.test_server = server
     yield emulator
     server.close()
 
@@ -159,3 +160,15 @@ def test_interactive_command_output(emulator):
     assert client.join(TIMEOUT)
     assert client.exit_code == 0
     assert pipes.finish() == b"ssm-user\r\n"
+
+
+def test_shell_without_terminal_reports_plugin_size(emulator):
+    # The plugin sends 300 columns by 100 rows when stdout is not a terminal.
+    pipes = Pipes()
+    response, client = run_client(emulator, None, None, pipes)
+
+    pipes.type(b"stty size\rexit\r")
+
+    assert client.join(TIMEOUT)
+    assert "\r\n100 300\r\n" in pipes.finish().decode()
+    assert emulator.test_server.channel_for(response["SessionId"]).sizes == [(300, 100)]

@@ -65,6 +65,10 @@ class World:
         self.api = SsmApiServer(self.emulator)
         self.api.__enter__()
         self.data_channel = DataChannelServer(self.emulator).start()
+        # The plugin sends a message before it adds it to its resend buffer, so an ack
+        # that beats that step is lost and the plugin's reader can stall; a real
+        # network is never this fast. Two milliseconds of latency keep clear of it.
+        self.data_channel.faults.ack_delay = 0.002
         self.tmp = short_tmp
         self.runs: list[PluginRun] = []
         assert self.api.endpoint_url.startswith("http://127.0.0.1:")

@@ -8,16 +8,16 @@ it encrypted with its own half of the key. From then on
 Output, StdErr and ExitCode payloads are AES-256-GCM ciphertexts with a
 12-byte random nonce in front.
 
-NOTE: the key split (first half decrypts what the agent sends, second half
-encrypts what the client sends) and the field names follow session-manager-plugin
-1.2.677.0 as recalled, but were checked only against this project's emulator,
-never against a real agent.
+The key split (the agent encrypts with the first half and the client with
+the second), the encryption context, the nonce-first layout and the
+ActionResult fields were checked against the source of session-manager-plugin
+1.2.677.0. No real agent was available to run against, and the emulator's
+agent side is written from the same facts.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -76,8 +76,8 @@ def generate_data_key(kms_client, key_id: str, session_id: str, target_id: str) 
 
 
 def kms_action_result(ciphertext_key: bytes) -> dict:
-    """Build the ActionResult of a KMSEncryption action (Go encodes []byte as base64)."""
-    return {
-        "KMSCipherTextKey": base64.b64encode(ciphertext_key).decode(),
-        "KMSCipherTextHash": base64.b64encode(hashlib.sha256(ciphertext_key).digest()).decode(),
-    }
+    """Build the ActionResult of a KMSEncryption action (Go encodes []byte as base64).
+
+    The plugin leaves KMSCipherTextHash unset, which Go sends as null, so this does too.
+    """
+    return {"KMSCipherTextKey": base64.b64encode(ciphertext_key).decode(), "KMSCipherTextHash": None}

@@ -28,6 +28,8 @@ logger = logging.getLogger("ssmex.datachannel.shell")
 SIGNAL_BYTES = {"SIGINT": b"\x03", "SIGQUIT": b"\x1c", "SIGTSTP": b"\x1a"}
 END_OF_TRANSMISSION = b"\x04"
 WINDOWS_SIZE_POLL_INTERVAL = 0.5
+# (cols, rows) the plugin sends when it cannot read the terminal size.
+FALLBACK_SIZE = (300, 100)
 
 
 def parse_exit_code(payload: bytes) -> Optional[int]:
@@ -84,10 +86,11 @@ class ShellHandler:
                          name=f"shell-{self.session.session_id}-stdin", daemon=True).start()
 
     def send_size(self) -> None:
-        if self._stdout_fd is None:
-            return
-        size = terminal.terminal_size(self._stdout_fd)
-        if size is None or size == self._last_size:
+        size = terminal.terminal_size(self._stdout_fd) if self._stdout_fd is not None else None
+        if size is None:
+            # Like the plugin, report a wide fixed size when stdout is not a terminal.
+            size = FALLBACK_SIZE
+        if size == self._last_size:
             return
         self._last_size = size
         payload = json.dumps({"cols": size[0], "rows": size[1]}).encode()
