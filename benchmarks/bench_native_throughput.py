@@ -2,7 +2,10 @@
 
 Runs the native client as a child process against the emulator (in this
 process) and echoes data through a forwarded port, then repeats the copy
-directly over loopback TCP for comparison. Prints MB/s (payload bytes sent
+directly over loopback TCP for comparison. When an official
+session-manager-plugin is named by SSMEX_TEST_PLUGIN or found on PATH, it
+runs the same transfer through the same emulator too; it is given the
+emulator's 127.0.0.1 endpoint, no KMS, no proxies and no instance metadata. Prints MB/s (payload bytes sent
 plus bytes echoed back, divided by wall time), the client process's CPU
 seconds per MB and its peak resident memory.
 
@@ -17,15 +20,17 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 
-from ssmex.emulator.api import Emulator, EmulatedInstance
+from ssmex.emulator.api import Emulator, EmulatedInstance, SsmApiServer
 from ssmex.emulator.datachannel import DataChannelServer
 from ssmex.emulator.harness import EchoServer, start_session
+from ssmex.plugin import build_launch, read_plugin
 
 TARGET = "i-0bench0000000000"
 AGENTS = {"mux": "3.3.1142.0", "basic": "3.0.196.0"}
@@ -77,16 +82,38 @@ def run_parallel(port: int, size: int, connections: int, *, half_close: bool) ->
     return time.perf_counter() - started, sum(results)
 
 
-def bench_native(mode: str, size: int, connections: int) -> dict:
+def official_plugin() -> str | None:
+    return os.environ.get("SSMEX_TEST_PLUGIN") or shutil.which("session-manager-plugin")
+
+
+def bench_native(mode: str, size: int, connections: int, plugin: str | None = None) -> dict:
     echo = EchoServer()
     instance = EmulatedInstance(TARGET, agent_version=AGENTS[mode], port_map={80: ("127.0.0.1", echo.port)})
     emulator = Emulator([instance])
     server = DataChannelServer(emulator).start()
-    response = start_session(emulator, TARGET, "AWS-StartPortForwardingSession", {"portNumber": ["80"]})
+    api = SsmApiServer(emulator)
+    api.__enter__()
+    parameters = {"portNumber": ["80"]}
+    response = start_session(emulator, TARGET, "AWS-StartPortForwardingSession", parameters)
     environment = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
-    environment["SSMEX_BENCH_RESPONSE"] = json.dumps(response)
-    process = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT], env=environment,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if plugin is None:
+        environment["SSMEX_BENCH_RESPONSE"] = json.dumps(response)
+        argv = [sys.executable, "-c", CLIENT_SCRIPT]
+    else:
+        # Keep the plugin on loopback: fake credentials, no instance metadata, the
+        # emulator's endpoint, and a session that never asks for KMS.
+        assert server.kms is None and api.endpoint_url.startswith("http://127.0.0.1:")
+        environment.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLEBENCH", AWS_SECRET_ACCESS_KEY="bench-secret",
+                           AWS_EC2_METADATA_DISABLED="true")
+        environment.pop("AWS_SESSION_TOKEN", None)
+        environment.pop("AWS_PROFILE", None)
+        request = {"Target": TARGET, "DocumentName": "AWS-StartPortForwardingSession", "Parameters": parameters}
+        launch = build_launch(read_plugin(plugin), response, request, "us-east-1", None, api.endpoint_url,
+                              base_environment=environment)
+        argv, environment = launch.argv, launch.environment
+        # The plugin loses an ack that arrives before it buffers its own message.
+        server.faults.ack_delay = 0.002
+    process = subprocess.Popen(argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         line = b""
         while b"opened for sessionId" not in line:
@@ -95,10 +122,11 @@ def bench_native(mode: str, size: int, connections: int) -> dict:
                 raise RuntimeError("the native client exited before opening its port")
         port = int(re.search(rb"Port (\d+) opened", line).group(1))
 
-        # Basic mode serves one local connection at a time.
+        # Basic mode serves one local connection at a time. The plugin drops replies
+        # still in flight once its local client half-closes, so it reads to the end.
         parallel = connections if mode == "mux" else 1
         emulator_cpu = time.process_time()
-        elapsed, echoed = run_parallel(port, size, parallel, half_close=mode == "mux")
+        elapsed, echoed = run_parallel(port, size, parallel, half_close=mode == "mux" and plugin is None)
         emulator_cpu = time.process_time() - emulator_cpu
 
         emulator.handle("TerminateSession", {"SessionId": response["SessionId"]}, "AKIAEXAMPLEBENCH")
@@ -107,11 +135,13 @@ def bench_native(mode: str, size: int, connections: int) -> dict:
         if process.poll() is None:
             process.kill()
         server.close()
+        api.__exit__(None, None, None)
         echo.close()
 
     moved = parallel * size + echoed
+    client = "native client" if plugin is None else "official plugin"
     return {
-        "label": f"native client, {mode} mode, {parallel} connection(s)",
+        "label": f"{client}, {mode} mode, {parallel} connection(s)",
         "megabytes": moved / MEGABYTE,
         "seconds": elapsed,
         "client_cpu": usage.ru_utime + usage.ru_stime,
@@ -144,7 +174,12 @@ def main() -> None:
     size = arguments.megabytes * MEGABYTE
 
     modes = ["mux", "basic"] if arguments.mode == "both" else [arguments.mode]
-    results = [bench_native(mode, size, arguments.connections) for mode in modes]
+    plugin = official_plugin()
+    results = []
+    for mode in modes:
+        results.append(bench_native(mode, size, arguments.connections))
+        if plugin:
+            results.append(bench_native(mode, size, arguments.connections, plugin))
     results.append(bench_direct(size, arguments.connections))
 
     for result in results:
