@@ -20,7 +20,7 @@ import base64
 import hashlib
 import os
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from ssmex.errors import ExitCode, SsmexError
 
 NONCE_SIZE = 12
 DATA_KEY_BYTES = 64
@@ -28,6 +28,20 @@ DATA_KEY_BYTES = 64
 
 class EncryptionError(ValueError):
     """A payload or challenge that fails to decrypt."""
+
+
+def AESGCM(key: bytes):
+    """Return cryptography's AES-GCM for key; imported here because the single-file
+    executable leaves the cryptography package out."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM as cipher
+    except ImportError:
+        raise SsmexError(
+            "This session is KMS-encrypted, and this build of ssmex does not include the cryptography "
+            "package that it needs; use the onedir build, pip-installed ssmex or --client plugin.",
+            ExitCode.ERROR,
+        ) from None
+    return cipher(key)
 
 
 def _seal(key: bytes, plaintext: bytes) -> bytes:
