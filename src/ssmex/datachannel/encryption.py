@@ -30,7 +30,7 @@ class EncryptionError(ValueError):
     """A payload or challenge that fails to decrypt."""
 
 
-def AESGCM(key: bytes):
+def _aes_gcm(key: bytes):
     """Return cryptography's AES-GCM for key; imported here because the single-file
     executable leaves the cryptography package out."""
     try:
@@ -46,14 +46,14 @@ def AESGCM(key: bytes):
 
 def _seal(key: bytes, plaintext: bytes) -> bytes:
     nonce = os.urandom(NONCE_SIZE)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, None)
+    return nonce + _aes_gcm(key).encrypt(nonce, plaintext, None)
 
 
 def _open(key: bytes, ciphertext: bytes) -> bytes:
     if len(ciphertext) < NONCE_SIZE + 16:
         raise EncryptionError(f"encrypted payload of {len(ciphertext)} bytes is too short")
     try:
-        return AESGCM(key).decrypt(ciphertext[:NONCE_SIZE], ciphertext[NONCE_SIZE:], None)
+        return _aes_gcm(key).decrypt(ciphertext[:NONCE_SIZE], ciphertext[NONCE_SIZE:], None)
     except Exception as error:  # cryptography raises InvalidTag with no message
         raise EncryptionError(f"payload failed AES-GCM authentication ({type(error).__name__})") from None
 
