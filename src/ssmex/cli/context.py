@@ -8,7 +8,9 @@ import os
 import sys
 from typing import Any
 
+from ssmex import targets
 from ssmex.aws import AwsContext, AwsSettings
+from ssmex.cli.choose import terminal_chooser
 
 
 def aws_context(args: argparse.Namespace, **overrides: Any) -> AwsContext:
@@ -36,3 +38,21 @@ def plugin_option(parser: argparse.ArgumentParser) -> None:
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + os.linesep)
     sys.stdout.flush()
+
+
+def ec2_endpoint_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ec2-endpoint-url",
+        metavar="URL",
+        default=None,
+        help="EC2 endpoint URL for Name tags, addresses and passwords (default: AWS_ENDPOINT_URL_EC2, then botocore's)",
+    )
+
+
+def resolve_target(args: argparse.Namespace, aws: AwsContext, text: str | None, interactive: bool = True) -> str:
+    """Turn TARGET (an id, a Name tag value or nothing) into an id, asking on a terminal when unclear."""
+    if text is None or not targets.is_target_id(text):
+        # A look-up is the first API call, so missing credentials are reported the usual way first.
+        aws.check_credentials()
+    chooser = terminal_chooser() if interactive else None
+    return targets.resolve(aws, text, chooser, getattr(args, "ec2_endpoint_url", None))
