@@ -81,13 +81,15 @@ def _ec2_lookup(aws: AwsContext, ec2_endpoint_url: str | None, call: Callable[[A
         return []
 
 
-def find_by_name(aws: AwsContext, name: str, ec2_endpoint_url: str | None = None) -> list[Candidate]:
-    """Return the running instances tagged Name=name and the managed nodes called name."""
+def find_by_name(
+    aws: AwsContext, name: str, ec2_endpoint_url: str | None = None, managed_nodes: bool = True
+) -> list[Candidate]:
+    """Return the running instances tagged Name=name and, with managed_nodes, the managed nodes called name."""
     found: dict[str, Candidate] = {}
     for instance in _ec2_lookup(aws, ec2_endpoint_url, lambda client: ec2.running_by_name(client, name)):
         state = (instance.get("State") or {}).get("Name", "")
         found[instance["InstanceId"]] = Candidate(instance["InstanceId"], name, state)
-    for node in instance_information(aws):
+    for node in instance_information(aws) if managed_nodes else []:
         node_id = node.get("InstanceId", "")
         if not node_id.startswith("mi-") or node_id in found:
             continue
@@ -116,16 +118,27 @@ def online_candidates(aws: AwsContext, ec2_endpoint_url: str | None = None) -> l
     return sorted(candidates, key=lambda candidate: (candidate.name or "~", candidate.target))
 
 
+def running_candidates(aws: AwsContext, ec2_endpoint_url: str | None = None) -> list[Candidate]:
+    """Return the running EC2 instances with their Name tags."""
+    instances = ec2.describe_filtered(
+        ec2.ec2_client(aws, ec2_endpoint_url), [{"Name": "instance-state-name", "Values": ["running"]}]
+    )
+    candidates = [Candidate(instance["InstanceId"], ec2.name_tag(instance), instance.get("Platform", "")) for instance in instances]
+    return sorted(candidates, key=lambda candidate: (candidate.name or "~", candidate.target))
+
+
 def resolve(
     aws: AwsContext,
     text: str | None,
     choose: Optional[Chooser] = None,
     ec2_endpoint_url: str | None = None,
+    managed_nodes: bool = True,
 ) -> str:
     """Turn an id, a name or nothing into one target id.
 
     With several matches, or with no text at all, choose picks one; without choose,
-    a one-sentence SsmexError lists the matches or asks for a target.
+    a one-sentence SsmexError lists the matches or asks for a target. Without
+    managed_nodes, names are looked up among EC2 instances only and SSM is not called.
     """
     if text is not None and not text.strip():
         raise SsmexError("The target is empty; pass an instance id, a managed node id or a Name tag value.", ExitCode.USAGE)
@@ -139,7 +152,7 @@ def resolve(
                 "or a Name tag value.",
                 ExitCode.USAGE,
             )
-        candidates = online_candidates(aws, ec2_endpoint_url)
+        candidates = online_candidates(aws, ec2_endpoint_url) if managed_nodes else running_candidates(aws, ec2_endpoint_url)
         if not candidates:
             raise SsmexError(
                 f"No managed node is online in {aws.region}; check the region, or the SSM Agent on your instances.",
@@ -147,7 +160,7 @@ def resolve(
             )
         return choose("Online instances", candidates).target
 
-    candidates = find_by_name(aws, text, ec2_endpoint_url)
+    candidates = find_by_name(aws, text, ec2_endpoint_url, managed_nodes)
     if not candidates:
         raise SsmexError(
             f"No running instance or managed node named {text!r} was found in {aws.region}; check the name and the "

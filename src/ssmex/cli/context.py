@@ -49,10 +49,12 @@ def ec2_endpoint_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_target(args: argparse.Namespace, aws: AwsContext, text: str | None, interactive: bool = True) -> str:
+def resolve_target(
+    args: argparse.Namespace, aws: AwsContext, text: str | None, interactive: bool = True, managed_nodes: bool = True
+) -> str:
     """Turn TARGET (an id, a Name tag value or nothing) into an id, asking on a terminal when unclear."""
     if text is None or not targets.is_target_id(text):
         # A look-up is the first API call, so missing credentials are reported the usual way first.
         aws.check_credentials()
     chooser = terminal_chooser() if interactive else None
-    return targets.resolve(aws, text, chooser, getattr(args, "ec2_endpoint_url", None))
+    return targets.resolve(aws, text, chooser, getattr(args, "ec2_endpoint_url", None), managed_nodes)

@@ -92,7 +92,7 @@ def run_rdp(args: argparse.Namespace) -> int:
 
 def run_ec2_rdp(args: argparse.Namespace) -> int:
     aws = aws_context(args)
-    instance_id = resolve_target(args, aws, args.target)
+    instance_id = resolve_target(args, aws, args.target, managed_nodes=False)
     return remote_desktop.rdp_to_public_address(
         aws,
         instance_id,
