@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def aws_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("SSMEX_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SSMEX_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NO_COLOR", "1")
     pythonpath = os.pathsep.join(filter(None, [str(GUARD), os.environ.get("PYTHONPATH")]))
     monkeypatch.setenv("PYTHONPATH", pythonpath)
@@ -169,6 +171,18 @@ def run_ssmex(ssmex_command: list[str]):
         )
 
     return run
+
+
+def wait_until_gone(pid: int, timeout: float = 10) -> bool:
+    """Wait until a process has exited; return whether it did within the timeout."""
+    from ssmex.process import process_alive
+
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _real_plugin_path() -> str | None:

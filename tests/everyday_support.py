@@ -149,3 +149,21 @@ def read_until(stream, marker: bytes, timeout: float = 30) -> bytes:
                     raise AssertionError(f"the stream ended before {marker!r}; read: {output!r}")
                 output += chunk
     return output
+
+
+def stop_leftovers(process, standin) -> None:
+    """After a failed test: interrupt ssmex, then kill it and any plugin it left running."""
+    import signal
+
+    from ssmex.process import process_alive
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except Exception:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    for run in standin.runs():
+        if process_alive(run["pid"]):
+            os.kill(run["pid"], signal.SIGKILL)

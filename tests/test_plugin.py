@@ -1,10 +1,11 @@
 """Plugin version parsing, known problems and the launch vector, without a network."""
 
 import json
+import os
 
 import pytest
 
-from ssmex.plugin import Plugin, build_launch, find_plugin, known_problems, parse_version
+from ssmex.plugin import Plugin, build_launch, find_plugin, known_problems, parse_version, read_plugin
 from ssmex.errors import SsmexError
 
 
@@ -48,3 +49,23 @@ def test_search_lists_every_location(tmp_path):
         find_plugin(None, environ={"PATH": str(tmp_path)}, locations=locations)
     for location in locations:
         assert location in str(raised.value)
+
+
+def write_plugin(path, version):
+    path.write_text(f"#!/bin/sh\necho {version}\necho ran >> {path}.runs\n")
+    path.chmod(0o755)
+
+
+def test_version_is_cached_until_plugin_changes(tmp_path):
+    plugin_path = tmp_path / "session-manager-plugin"
+    write_plugin(plugin_path, "1.2.700.0")
+
+    first = read_plugin(str(plugin_path))
+    second = read_plugin(str(plugin_path))
+    write_plugin(plugin_path, "1.2.814.0")
+    os.utime(plugin_path, ns=(1, 1))
+    upgraded = read_plugin(str(plugin_path))
+
+    assert first.version == second.version == (1, 2, 700, 0)
+    assert upgraded.version == (1, 2, 814, 0)
+    assert (tmp_path / "session-manager-plugin.runs").read_text().count("ran") == 2

@@ -10,7 +10,7 @@ import socket
 import subprocess
 
 from conftest import INSTANCE_ID
-from everyday_support import REGION, EchoServer, read_until, wait_for
+from everyday_support import REGION, EchoServer, read_until, stop_leftovers, wait_for
 from ssmex import records
 from ssmex.process import process_alive
 
@@ -88,8 +88,7 @@ def test_foreground_prints_line_then_ctrl_c(ssmex_command, ssm_endpoint, ec2_end
         os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_leftovers(process, standin)
 
     assert process.returncode == 0, stderr.decode()
     assert f"localhost:{port} -> {INSTANCE_ID}:5432" in line

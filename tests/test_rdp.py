@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 
 import pytest
@@ -16,6 +17,7 @@ from everyday_support import (
     EchoServer,
     install_rdp_client,
     read_until,
+    stop_leftovers,
     wait_for,
     windows_instance,
     write_ed25519_key,
@@ -195,8 +197,7 @@ def test_rdp_interrupt_cleans_up(ssmex_command, ssm_endpoint, ec2_endpoint, stan
             process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_leftovers(process, standin)
 
     assert process.returncode == 130, stderr.decode()
     assert b"Traceback" not in stderr
@@ -213,8 +214,7 @@ def test_rdp_no_launch_keeps_forward_until_ctrl_c(ssmex_command, ssm_endpoint, e
         os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_leftovers(process, standin)
 
     text = (output + stdout).decode()
     assert "Address:  localhost:" in text
@@ -230,8 +230,7 @@ def test_rdp_no_launch_show_password(ssmex_command, ssm_endpoint, ec2_endpoint, 
         os.killpg(process.pid, signal.SIGINT)
         process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_leftovers(process, standin)
 
     assert f"Password: {WINDOWS_PASSWORD}\n" in output.decode()
     assert_session_cleaned_up(emulator, standin)
@@ -258,11 +257,10 @@ def test_ec2_rdp_uses_public_address(run_ssmex, ssm_endpoint, ec2_endpoint, emul
 
 
 def test_ec2_rdp_closed_port_reported(run_ssmex, ec2_endpoint, emulator, windows, rdp_client, key_file):
-    server = EchoServer()
-    port = server.port
-    server.close()
-
-    completed = run_ssmex(*ec2_rdp_args(port, key_file))
+    # Bound but not listening: connections are refused and no other program can take the port.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        completed = run_ssmex(*ec2_rdp_args(closed.getsockname()[1], key_file))
 
     assert completed.returncode == 8
     assert "security group" in completed.stderr

@@ -163,7 +163,8 @@ def test_missing_region_stops_before_any_call(run_ssmex, ssm_endpoint, standin, 
 
     assert completed.returncode == 3
     assert "No AWS region is set" in completed.stderr
-    assert "AWS_REGION" in completed.stderr and "--region" in completed.stderr
+    assert "AWS_REGION" in completed.stderr
+    assert "--region" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert emulator.calls == []
 
@@ -392,3 +393,27 @@ def test_ctrl_c_reaches_plugin_not_ssmex(ssmex_command, ssm_endpoint, standin, e
     assert b"Terminate signal received" in output + stdout
     assert b"KeyboardInterrupt" not in stderr
     assert emulator.calls_of("TerminateSession") == []
+
+
+def test_sigterm_to_ssmex_ends_plugin_and_session(ssmex_command, ssm_endpoint, standin, emulator):
+    environment = dict(os.environ, STANDIN_MODE="port")
+    process = subprocess.Popen(
+        ssmex_command + ["start-session", "--target", INSTANCE_ID, "--region", REGION, "--endpoint-url", ssm_endpoint.endpoint_url,
+                         "--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber=22"],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        output = b""
+        while b"opened for sessionId" not in output and time.monotonic() < deadline:
+            output += process.stdout.read1(4096)
+        # Only ssmex gets the signal, as from `kill PID`.
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+    assert process.returncode == 9
+    assert b"was killed by SIGTERM" in stderr
+    assert len(emulator.calls_of("TerminateSession")) == 1

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import botocore.session
 from botocore import exceptions as boto_errors
 
+from ssmex.botocore_loader import create_loader
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.redact import register_secret
 
@@ -22,7 +23,7 @@ log = logging.getLogger("ssmex.aws")
 
 @dataclass
 class AwsSettings:
-    """What the user named, each with where it came from, before botocore resolves it."""
+    """Settings given on the command line, before botocore resolves the rest."""
 
     profile: str | None = None
     region: str | None = None
@@ -57,6 +58,7 @@ class AwsContext:
         self.profile, self.profile_origin = profile_source(settings)
         try:
             self.session = botocore.session.Session(profile=settings.profile)
+            self.session.register_component("data_loader", create_loader(self.session.get_config_variable("data_path")))
             # Reading the scoped config raises ProfileNotFound for an unknown profile.
             self.session.get_scoped_config()
         except boto_errors.ProfileNotFound:
@@ -193,7 +195,7 @@ def call_aws(operation: str, call: Callable[[], Any]) -> Any:
             ExitCode.NETWORK,
         ) from None
     except boto_errors.ReadTimeoutError:
-        raise SsmexError(f"{operation} timed out waiting for an answer; try again.", ExitCode.NETWORK) from None
+        raise SsmexError(f"{operation} timed out waiting for a response; try again.", ExitCode.NETWORK) from None
     except boto_errors.SSLError as error:
         raise SsmexError(
             f"{operation} failed in TLS: {error}; check AWS_CA_BUNDLE or the proxy's certificate.",

@@ -17,7 +17,7 @@ from ssmex import records, session
 from ssmex.aws import AwsContext
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.ports import require_free_port
-from ssmex.process import command_line, console_keys_to_child, describe, exit_status_text
+from ssmex.process import command_line, console_keys_to_child, describe, exit_status_text, termination_forwarded_to
 
 log = logging.getLogger("ssmex.forwarding")
 
@@ -142,9 +142,11 @@ def forward_in_foreground(
     process = None
     try:
         launch = session.plugin_launch(plugin, started)
-        with console_keys_to_child():
+        started_processes: list = []
+        with console_keys_to_child(), termination_forwarded_to(started_processes):
             log.debug("running %s", describe(launch.argv))
             process = subprocess.Popen(command_line(launch.argv), env=dict(launch.environment))
+            started_processes.append(process)
             log.debug("started session-manager-plugin %s (pid %d) for session %s", plugin.version_label, process.pid, started.session_id)
             wait_for_port(local_port, ready_timeout, process)
             on_ready(local_port)

@@ -177,7 +177,73 @@ def find_plugin(
     )
 
 
+def _version_cache_path() -> str:
+    import platformdirs
+
+    folder = os.environ.get("SSMEX_CACHE_DIR") or platformdirs.user_cache_dir("ssmex", appauthor=False)
+    return os.path.join(folder, "plugin-versions.json")
+
+
+def _file_identity(path: str) -> str:
+    """Return a key that changes when the file at path is replaced or rewritten."""
+    real = os.path.realpath(path)
+    status = os.stat(real)
+    return f"{real}|{status.st_size}|{status.st_mtime_ns}|{status.st_ino}"
+
+
+def _cached_version(identity: str) -> str | None:
+    try:
+        with open(_version_cache_path(), encoding="utf-8") as handle:
+            value = json.load(handle).get(identity)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _store_version(identity: str, text: str) -> None:
+    path = _version_cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                cache = json.load(handle)
+            if not isinstance(cache, dict):
+                cache = {}
+        except (OSError, ValueError):
+            cache = {}
+        # Keep the file small: only the most recent plugins matter.
+        cache = dict(list(cache.items())[-15:])
+        cache[identity] = text
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(cache, handle)
+        os.replace(temporary, path)
+    except OSError as error:
+        log.debug("could not cache the plugin version in %s: %s", path, error)
+
+
 def read_plugin(path: str) -> Plugin:
+    """Read the plugin's version as the AWS CLI parses it.
+
+    `PATH --version` runs once per plugin file. Its output is cached under the file's
+    path, size, modification time and inode, so an upgrade is noticed at once.
+    """
+    if not _is_executable_file(path):
+        raise SsmexError(
+            f"The plugin {path} is not an executable file; check its permissions or reinstall it.",
+            ExitCode.PLUGIN_UNAVAILABLE,
+        )
+    identity = _file_identity(path)
+    cached = _cached_version(identity)
+    if cached is not None:
+        log.debug("%s --version is cached as %r", path, cached.strip())
+        return Plugin(path=path, version_text=cached, version=parse_version(cached))
+    plugin = _run_version(path)
+    _store_version(identity, plugin.version_text)
+    return plugin
+
+
+def _run_version(path: str) -> Plugin:
     """Run `PATH --version` and parse its output as the AWS CLI does."""
     try:
         completed = subprocess.run(
@@ -230,7 +296,7 @@ def build_launch(
 
     The response JSON holds only SessionId, TokenValue and StreamUrl, in that order. For
     plugins newer than 1.2.497.0 it travels in AWS_SSM_START_SESSION_RESPONSE and only
-    that name is on argv. The profile slot holds the profile only when the user named
+    that name is on argv. The profile slot contains the profile only when the user named
     one, and the endpoint is the one botocore resolved for the SSM client.
     """
     response_json = json.dumps(

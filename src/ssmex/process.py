@@ -7,7 +7,6 @@ one place and logged (redacted) at debug level.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -67,14 +66,46 @@ def describe(argv: Sequence[str]) -> str:
     return redact(render_command(argv, native_style(os.name)))
 
 
+@contextlib.contextmanager
+def termination_forwarded_to(process_holder: list) -> Iterator[None]:
+    """Pass SIGTERM and SIGHUP on to the child instead of dying from them (POSIX).
+
+    ssmex then outlives the child and can end the session it started, which a closed
+    terminal or a `kill` would otherwise leave running.
+    """
+    if IS_WINDOWS:
+        yield
+        return
+
+    def forward(number: int, frame: object) -> None:
+        log.debug("received %s; passing it to the plugin", signal.Signals(number).name)
+        for process in process_holder:
+            if process.poll() is None:
+                process.send_signal(number)
+
+    previous = {}
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[number] = signal.signal(number, forward)
+        except (ValueError, OSError):
+            continue
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def run_foreground(argv: Sequence[str], environment: Mapping[str, str]) -> int:
     """Run a child attached to the console and return its exit status.
 
     A negative status means the child was killed by that signal (POSIX).
     """
     log.debug("running %s", describe(argv))
-    with console_keys_to_child():
+    started: list = []
+    with console_keys_to_child(), termination_forwarded_to(started):
         process = subprocess.Popen(command_line(argv), env=dict(environment))
+        started.append(process)
         log.debug("started %s (pid %d)", os.path.basename(argv[0]), process.pid)
         return process.wait()
 
@@ -132,6 +163,8 @@ def process_alive(pid: int) -> bool:
 
 
 def _windows_process_alive(pid: int) -> bool:
+    import ctypes
+
     process_query_limited_information = 0x1000
     still_active = 259
     kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
@@ -156,6 +189,8 @@ def end_process(pid: int) -> bool:
         return False
     try:
         if IS_WINDOWS:
+            import ctypes
+
             kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
             process_terminate = 0x0001
             handle = kernel32.OpenProcess(process_terminate, False, pid)

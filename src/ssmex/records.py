@@ -29,7 +29,7 @@ def sessions_dir() -> str:
 
 @dataclass
 class SessionRecord:
-    """A background session as `ssmex sessions` shows it. It never holds the token."""
+    """A background session as `ssmex sessions` shows it. It never contains the token."""
 
     SessionId: str
     Target: str

@@ -1,7 +1,7 @@
 """Starting a Session Manager session and handing it to session-manager-plugin.
 
-The order is fixed so that no failure of ours leaves a session running: settings,
-credentials and the plugin are checked first; StartSession comes only then; and every
+The order is fixed so that no failure of ours leaves a session running. Settings,
+credentials and the plugin are checked first, and StartSession comes only then. Every
 failure after StartSession ends the session with TerminateSession.
 """
 

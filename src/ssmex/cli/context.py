@@ -11,6 +11,7 @@ from typing import Any
 from ssmex import targets
 from ssmex.aws import AwsContext, AwsSettings
 from ssmex.cli.choose import terminal_chooser
+from ssmex.errors import ExitCode, SsmexError
 
 
 def aws_context(args: argparse.Namespace, **overrides: Any) -> AwsContext:
@@ -58,3 +59,13 @@ def resolve_target(
         aws.check_credentials()
     chooser = terminal_chooser() if interactive else None
     return targets.resolve(aws, text, chooser, getattr(args, "ec2_endpoint_url", None), managed_nodes)
+
+
+def require_target_or_terminal(text: str | None, option: str) -> None:
+    """Reject a missing target before anything else when no terminal can show the picker."""
+    if text is None and terminal_chooser() is None:
+        raise SsmexError(
+            f"No target was given and there is no terminal to pick one on; pass {option} with an instance id, "
+            "a managed node id or a Name tag value.",
+            ExitCode.USAGE,
+        )

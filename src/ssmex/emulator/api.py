@@ -1,8 +1,8 @@
 """The emulator's state and its SSM API: JSON 1.1 over HTTP on 127.0.0.1.
 
-It answers StartSession, ResumeSession, TerminateSession, DescribeSessions and
-DescribeInstanceInformation, records every call with the access key id that signed it,
-and can be told to fail calls, so tests see what a client really sent.
+It serves StartSession, ResumeSession, TerminateSession, DescribeSessions and
+DescribeInstanceInformation. It records every call with the access key id that signed
+it, and fails calls on request, so tests see what a client really sent.
 """
 
 from __future__ import annotations
@@ -123,6 +123,14 @@ class Emulator:
         self._counter = itertools.count(1)
         self._deterministic = deterministic
 
+    def reset(self) -> None:
+        """Forget sessions and calls, and number new sessions from the start again."""
+        with self.lock:
+            self.sessions.clear()
+            self.calls.clear()
+            self._forced_errors.clear()
+            self._counter = itertools.count(1)
+
     def add_instance(self, instance: EmulatedInstance) -> None:
         with self.lock:
             self.instances[instance.instance_id] = instance
@@ -216,7 +224,7 @@ class Emulator:
         session = self._session(body)
         with self.lock:
             if session.status != "Connected":
-                # The service answers a session that has ended with no token.
+                # For a session that has ended, the service returns no token.
                 return {"SessionId": session.session_id}
             session.token = self._new_token()
         log.info("session %s resumed", session.session_id)

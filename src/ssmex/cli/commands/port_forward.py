@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ssmex import forwarding, session
-from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, print_json, resolve_target
+from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -43,6 +43,7 @@ def _announce(local_port: int, target: str, remote_host: str | None, remote_port
 
 
 def run(args: argparse.Namespace) -> int:
+    require_target_or_terminal(args.target, "TARGET")
     aws = aws_context(args)
     target = resolve_target(args, aws, args.target)
     local_port = forwarding.pick_local_port(args.local_port)

@@ -7,7 +7,7 @@ import sys
 
 from ssmex import rdp, remote_desktop, session
 from ssmex.cli.choose import terminal_passphrase_prompt
-from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, resolve_target
+from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, require_target_or_terminal, resolve_target
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +73,7 @@ def _on_ready(args: argparse.Namespace, instance_id: str):
 
 
 def run_rdp(args: argparse.Namespace) -> int:
+    require_target_or_terminal(args.target, "TARGET")
     aws = aws_context(args)
     instance_id = resolve_target(args, aws, args.target)
     return remote_desktop.rdp_over_session(
@@ -91,6 +92,7 @@ def run_rdp(args: argparse.Namespace) -> int:
 
 
 def run_ec2_rdp(args: argparse.Namespace) -> int:
+    require_target_or_terminal(args.target, "TARGET")
     aws = aws_context(args)
     instance_id = resolve_target(args, aws, args.target, managed_nodes=False)
     return remote_desktop.rdp_to_public_address(

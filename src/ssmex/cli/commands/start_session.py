@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ssmex import session
-from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, print_json, resolve_target
+from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
 from ssmex.parameters import parse_parameters
 
 HELP = "start a session and hand it to session-manager-plugin"
@@ -49,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
+    require_target_or_terminal(args.target, "--target")
     parameters = parse_parameters(args.parameters)
     aws = aws_context(args)
     request = session.SessionRequest(

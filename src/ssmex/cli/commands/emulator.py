@@ -1,0 +1,64 @@
+"""ssmex emulator: run the loopback Session Manager emulator until Ctrl+C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+
+from ssmex.emulator.api import Emulator, SsmApiServer
+from ssmex.emulator.config import load_instances
+
+log = logging.getLogger("ssmex.emulator")
+
+FAKE_ACCESS_KEY_ID = "AKIAEMULATOREXAMPLE1"
+FAKE_SECRET_ACCESS_KEY = "emulator-secret-not-a-real-key"
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run a loopback stand-in for the AWS side of Session Manager",
+        description=(
+            "Serve the SSM API and the Session Manager data channel on 127.0.0.1 for emulated "
+            "instances, so ssmex and the AWS CLI can hold sessions with no AWS account."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=0, help="SSM API port on 127.0.0.1 (default: a free port)")
+    parser.add_argument("--config", metavar="FILE", help="JSON file describing the emulated instances")
+    parser.add_argument("--debug", action="store_true", help="log every API call and message")
+    parser.set_defaults(handler=run)
+
+
+def environment_lines(endpoint: str) -> list[str]:
+    """Return the commands that point ssmex or the AWS CLI at the emulator, for this OS's shell."""
+    settings = {
+        "AWS_ENDPOINT_URL_SSM": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+    }
+    if os.name == "nt":
+        return [f"$env:{name} = '{value}'" for name, value in settings.items()]
+    return [f"export {name}={value}" for name, value in settings.items()]
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger("ssmex.emulator").setLevel(logging.DEBUG if args.debug else logging.INFO)
+    emulator = Emulator(load_instances(args.config))
+    stopped = threading.Event()
+    with SsmApiServer(emulator, port=args.port) as server:
+        print(f"ssmex emulator: SSM API at {server.endpoint_url}", flush=True)
+        for instance in emulator.instances.values():
+            print(f"  {instance.instance_id}  {instance.name or '-':14} {instance.platform:8} {instance.ping_status}", flush=True)
+        print("Point ssmex or the AWS CLI at it (fake credentials):", flush=True)
+        for line in environment_lines(server.endpoint_url):
+            print(f"  {line}", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+        try:
+            while not stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            print("ssmex emulator: stopped.", flush=True)
+    return 0
