@@ -281,3 +281,44 @@ def test_ec2_rdp_unusable_instance(run_ssmex, ec2_endpoint, emulator, rdp_client
     assert fragment in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
     assert not rdp_client.ran()
+
+
+def test_rdp_passphrase_on_terminal_then_ctrl_c(ssmex_command, ssm_endpoint, ec2_endpoint, standin, emulator, windows, tmp_path, monkeypatch):
+    import fcntl
+    import pty
+    import termios
+
+    from everyday_support import PASSPHRASE
+
+    key = write_key(tmp_path / "encrypted.pem", "openssh", passphrase=PASSPHRASE)
+    monkeypatch.setenv("STANDIN_MODE", "port")
+    primary, secondary = pty.openpty()
+
+    def attach_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        ssmex_command + rdp_args(ssm_endpoint.endpoint_url, key, "--no-launch"),
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        preexec_fn=attach_terminal,
+    )
+    os.close(secondary)
+    try:
+        shown = read_until(primary, b"Passphrase for ")
+        os.write(primary, PASSPHRASE.encode() + b"\n")
+        shown += read_until(primary, b"until you press Ctrl+C")
+        # Ctrl+C typed on the terminal: the line discipline sends SIGINT to the foreground group.
+        os.write(primary, b"\x03")
+        process.wait(timeout=60)
+    finally:
+        stop_leftovers(process, standin)
+        os.close(primary)
+
+    text = shown.decode("utf-8", "replace")
+    assert PASSPHRASE not in text
+    assert "User:     Administrator" in text
+    assert process.returncode == 130
+    assert_session_cleaned_up(emulator, standin)
