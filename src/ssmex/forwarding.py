@@ -51,16 +51,20 @@ def pick_local_port(requested: int | None, origin: str = "--local-port") -> int:
             raise SsmexError(f"The local port {requested} (from {origin}) is out of range; use 1 to 65535, or 0 for any free port.", ExitCode.USAGE)
         require_free_port(requested, origin)
         return requested
-    # Picking the number here, rather than passing 0 to the plugin, tells ssmex which port to
-    # watch. Another program could take it in the moment before the plugin binds it; the
-    # plugin then fails and the readiness deadline reports it.
+    # Picking the number here, rather than passing 0 to the plugin, gives ssmex the port to
+    # watch. Another program could take it before the plugin binds it, and then the plugin
+    # fails and the readiness deadline reports it.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
 def accepts_connections(port: int) -> bool:
-    """Return whether something accepts TCP connections on localhost:port (IPv4 or IPv6)."""
+    """Return whether something accepts TCP connections on localhost:port (IPv4 or IPv6).
+
+    The official plugin forwards every accepted connection, so each probe also opens and
+    closes one connection to the remote port.
+    """
     for host in ("127.0.0.1", "::1"):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:

@@ -18,7 +18,7 @@ from ssmex.redact import register_secret
 
 log = logging.getLogger("ssmex.keys")
 
-# Returns the passphrase for the key file named, or None when nobody can be asked.
+# Returns the passphrase for the named key file, or None when there is no terminal to prompt on.
 PassphrasePrompt = Callable[[str], Optional[str]]
 
 

@@ -4,8 +4,8 @@
   `TERMSRV/HOST`, the name mstsc looks up) for the login session only, `mstsc /v:HOST:PORT`
   runs, and the credential is deleted (CredDeleteW) when mstsc exits.
 - macOS: an `.rdp` file without the password is opened with Windows App or Microsoft
-  Remote Desktop (`open -W -a`); the password is put on the clipboard through pbcopy's
-  standard input and cleared afterwards if it is still there.
+  Remote Desktop (`open -W -a`). The password goes on the clipboard through pbcopy's
+  standard input, and is cleared afterwards if it is still there.
 - Linux: xfreerdp3 or xfreerdp reads the credentials from standard input (`/from-stdin:force`).
 - SSMEX_RDP_CLIENT names any executable to run like xfreerdp, on every platform.
 """
@@ -38,7 +38,7 @@ CLIENT_EXIT_WAIT_SECONDS = 10
 
 @dataclass
 class RdpTarget:
-    """Where the RDP client connects and as whom. The password is a registered secret."""
+    """The address and account the RDP client uses. The password is a registered secret."""
 
     host: str
     port: int
@@ -238,8 +238,8 @@ def _credential_structure():
 
 def write_windows_credential(target_name: str, user: str, password: str) -> None:
     """Store user and password for target_name in Credential Manager for this login session."""
-    # NOTE: an existing credential with the same target name is replaced and then deleted
-    # on exit; saving and restoring it would need CredReadW and a copy of its blob.
+    # NOTE: an existing credential with the same target name is replaced, and deleted on exit.
+    # Keeping it would need CredReadW and a copy of its blob, restored afterwards.
     advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined]
     structure = _credential_structure()
     blob = password.encode("utf-16-le")

@@ -137,7 +137,7 @@ def resolve(
     """Turn an id, a name or nothing into one target id.
 
     With several matches, or with no text at all, choose picks one; without choose,
-    a one-sentence SsmexError lists the matches or asks for a target. Without
+    a one-sentence SsmexError lists the matches or requests a target. Without
     managed_nodes, names are looked up among EC2 instances only and SSM is not called.
     """
     if text is not None and not text.strip():

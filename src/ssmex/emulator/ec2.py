@@ -1,6 +1,6 @@
 """The emulator's EC2 API: the query protocol (form-encoded POST, XML replies) on 127.0.0.1.
 
-It answers DescribeInstances and GetPasswordData from the same Emulator state as the SSM
+It serves DescribeInstances and GetPasswordData from the same Emulator state as the SSM
 API, so one EmulatedInstance is both a managed node and an EC2 instance with a Name tag,
 a state, a public address and an encrypted Administrator password.
 """

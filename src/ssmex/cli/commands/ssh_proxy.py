@@ -1,7 +1,7 @@
 """ssmex ssh-proxy: the ProxyCommand for ssh, through AWS-StartSSHSession.
 
 Standard output carries nothing but the tunnel's bytes: ssmex writes every message to
-standard error, and never asks a question, because standard input belongs to ssh.
+standard error, and never prompts, because standard input belongs to ssh.
 """
 
 from __future__ import annotations
