@@ -33,7 +33,8 @@ ADMINISTRATOR = "Administrator"
 CLIENT_VARIABLE = "SSMEX_RDP_CLIENT"
 MAC_APPS = ("Windows App", "Microsoft Remote Desktop")
 FREERDP_NAMES = ("xfreerdp3", "xfreerdp", "wlfreerdp3", "wlfreerdp")
-CLIENT_EXIT_WAIT_SECONDS = 10
+CLIENT_GRACE_SECONDS = 2
+CLIENT_EXIT_WAIT_SECONDS = 5
 
 
 @dataclass
@@ -117,13 +118,20 @@ def termination_signals_interrupt() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def _wait_then_kill(process: subprocess.Popen) -> int:
-    """Wait for a client that got Ctrl+C with ssmex; kill it if it does not exit."""
-    try:
-        return process.wait(timeout=CLIENT_EXIT_WAIT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
+def _end_client(process: subprocess.Popen) -> int:
+    """End a client after Ctrl+C or SIGTERM: let it exit by itself, then terminate, then kill it.
+
+    Ctrl+C in a console reaches the client as well, so it usually exits first. SIGTERM or
+    SIGHUP sent to ssmex alone does not, so the client is terminated after a short grace.
+    """
+    for action, seconds in ((None, CLIENT_GRACE_SECONDS), (process.terminate, CLIENT_EXIT_WAIT_SECONDS), (process.kill, None)):
+        if action is not None:
+            action()
+        try:
+            return process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            continue
+    return process.wait()
 
 
 def _run(argv: list[str], stdin_text: str | None = None) -> int:
@@ -138,7 +146,7 @@ def _run(argv: list[str], stdin_text: str | None = None) -> int:
                 log.debug("the RDP client closed its standard input before reading the credentials")
         return process.wait()
     except BaseException:
-        _wait_then_kill(process)
+        _end_client(process)
         raise
 
 

@@ -112,13 +112,16 @@ def rdp_over_session(
                 log.warning("the port forward of session %s was stopped, but TerminateSession failed", record.SessionId)
 
 
-def reachable(host: str, port: int, timeout: float = REACHABLE_TIMEOUT_SECONDS) -> bool:
+def connection_error(host: str, port: int, timeout: float = REACHABLE_TIMEOUT_SECONDS) -> str | None:
+    """Return None when host:port accepts a TCP connection, else why it did not."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            return True
+            return None
+    except socket.timeout:
+        return f"no answer within {timeout:g} seconds"
     except OSError as error:
         log.debug("connecting to %s:%d failed: %s", host, port, error)
-        return False
+        return error.strerror or str(error)
 
 
 def rdp_to_public_address(
@@ -143,10 +146,11 @@ def rdp_to_public_address(
             ExitCode.USAGE,
         )
     client = rdp.find_client() if launch_client else None
-    if not reachable(host, remote_port):
+    problem = connection_error(host, remote_port)
+    if problem:
         raise SsmexError(
-            f"{host}:{remote_port} of {instance_id} did not accept a connection within {REACHABLE_TIMEOUT_SECONDS:g} seconds; "
-            f"check that its security group allows RDP from your address, or use `ssmex rdp {instance_id}`.",
+            f"Connecting to {host}:{remote_port} of {instance_id} failed ({problem}); check that its security group "
+            f"allows RDP from your address, or use `ssmex rdp {instance_id}`.",
             ExitCode.NETWORK,
         )
     password = administrator_password(aws, instance_id, key_file, prompt, ec2_endpoint_url)

@@ -59,7 +59,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def _on_ready(args: argparse.Namespace, instance_id: str):
     def show(target: rdp.RdpTarget) -> None:
         if not args.no_launch:
-            print(f"{target.address} -> {instance_id}:{args.port}; starting the RDP client as {target.user}.", file=sys.stderr, flush=True)
+            if args.handler is run_rdp:
+                route = f"{target.address} -> {instance_id}:{args.port}"
+            else:
+                route = f"{target.address} ({instance_id})"
+            print(f"{route}; starting the RDP client as {target.user}.", file=sys.stderr, flush=True)
             return
         print(f"Address:  {target.address}")
         print(f"User:     {target.user}")
