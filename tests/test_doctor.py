@@ -20,7 +20,7 @@ def rows(output: str) -> dict[str, str]:
     """Map each check's name to "STATUS DETAIL" with the padding removed."""
     result = {}
     for line in output.splitlines():
-        match = re.match(r"^(?P<name>.+?)\s{2,}(?P<status>ok|warning|blocking|skipped)\s+(?P<detail>.*)$", line)
+        match = re.match(r"^(?P<name>.+?)\s{2,}(?P<status>ok|warning|blocking|info)\s+(?P<detail>.*)$", line)
         assert match, f"not a row of the report: {line!r}"
         result[match.group("name")] = f"{match.group('status')} {match.group('detail')}"
     return result
@@ -31,9 +31,12 @@ def test_healthy_setup_passes(run_ssmex, ssm_endpoint, standin, emulator):
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     table = rows(completed.stdout)
-    assert table["plugin"].startswith("ok") and "1.2.814.0" in table["plugin"] and str(standin.path) in table["plugin"]
+    assert table["plugin"].startswith("ok")
+    assert "1.2.814.0" in table["plugin"]
+    assert str(standin.path) in table["plugin"]
     assert "available" in table["native client"] or "not in this build" in table["native client"]
-    assert table["credentials"].startswith("ok") and "env" in table["credentials"]
+    assert table["credentials"].startswith("ok")
+    assert "env" in table["credentials"]
     assert table["region"] == f"ok {REGION} (from --region)"
     assert table["endpoint"] == f"ok {ssm_endpoint.endpoint_url}"
     assert "DescribeInstanceInformation is allowed (2 managed nodes" in table["permission"]
@@ -74,7 +77,8 @@ def test_access_denied_is_a_hint(run_ssmex, ssm_endpoint, standin, emulator):
     assert completed.returncode == 0
     permission = rows(completed.stdout)["permission"]
     assert permission.startswith("warning")
-    assert "AccessDeniedException" in permission and "ssm:StartSession" in permission
+    assert "AccessDeniedException" in permission
+    assert "ssm:StartSession" in permission
 
 
 def test_missing_credentials_block(run_ssmex, ssm_endpoint, standin, emulator, monkeypatch):

@@ -48,7 +48,8 @@ def test_wrong_passphrase_one_sentence(tmp_path, form):
     with pytest.raises(SsmexError) as raised:
         load_private_key(str(path), lambda name: "not the passphrase")
 
-    assert "passphrase" in raised.value.message and "wrong" in raised.value.message
+    assert "passphrase" in raised.value.message
+    assert "wrong" in raised.value.message
 
 
 def test_encrypted_key_without_prompt(tmp_path):

@@ -136,7 +136,8 @@ def test_rdp_encrypted_key_without_terminal(run_ssmex, ssm_endpoint, ec2_endpoin
     completed = run_ssmex(*rdp_args(ssm_endpoint.endpoint_url, key))
 
     assert completed.returncode == 2
-    assert "encrypted" in completed.stderr and "not a terminal" in completed.stderr
+    assert "encrypted" in completed.stderr
+    assert "not a terminal" in completed.stderr
     assert emulator.calls_of("StartSession") == []
 
 
@@ -322,3 +323,16 @@ def test_rdp_passphrase_on_terminal_then_ctrl_c(ssmex_command, ssm_endpoint, ec2
     assert "User:     Administrator" in text
     assert process.returncode == 130
     assert_session_cleaned_up(emulator, standin)
+
+
+def test_ec2_rdp_no_launch_returns_at_once(run_ssmex, ec2_endpoint, emulator, windows, rdp_client, key_file):
+    server = EchoServer()
+    try:
+        completed = run_ssmex(*ec2_rdp_args(server.port, key_file, "--no-launch", "--show-password"))
+    finally:
+        server.close()
+
+    assert completed.returncode == 0, completed.stderr
+    assert f"Address:  127.0.0.1:{server.port}\n" in completed.stdout
+    assert f"Password: {WINDOWS_PASSWORD}\n" in completed.stdout
+    assert not rdp_client.ran()

@@ -33,8 +33,10 @@ def test_name_tag_resolves_to_instance(run_ssmex, ssm_endpoint, ec2_endpoint, st
     assert completed.returncode == 0, completed.stderr
     assert started_target(standin) == INSTANCE_ID
     describe = emulator.calls_of("DescribeInstances")[0].body
-    assert describe["Filter.1.Name"] == "tag:Name" and describe["Filter.1.Value.1"] == "web-1"
-    assert describe["Filter.2.Name"] == "instance-state-name" and describe["Filter.2.Value.1"] == "running"
+    assert describe["Filter.1.Name"] == "tag:Name"
+    assert describe["Filter.1.Value.1"] == "web-1"
+    assert describe["Filter.2.Name"] == "instance-state-name"
+    assert describe["Filter.2.Value.1"] == "running"
 
 
 def test_managed_node_name_resolves(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator):
@@ -73,7 +75,8 @@ def test_ambiguous_name_lists_ids(run_ssmex, ssm_endpoint, ec2_endpoint, standin
 
     assert completed.returncode == 2
     assert "matches 2 targets" in completed.stderr
-    assert INSTANCE_ID in completed.stderr and TWIN_ID in completed.stderr
+    assert INSTANCE_ID in completed.stderr
+    assert TWIN_ID in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
     assert emulator.calls_of("StartSession") == []
 

@@ -19,7 +19,7 @@ log = logging.getLogger("ssmex.doctor")
 OK = "ok"
 WARNING = "warning"
 BLOCKING = "blocking"
-SKIPPED = "skipped"
+INFO = "info"
 
 
 @dataclass
@@ -101,7 +101,7 @@ def run_checks(settings: AwsSettings, plugin_path: str | None = None) -> list[Ch
     native = native_client_available()
     return [
         check_plugin(plugin_path, native),
-        Check("native client", OK if native else SKIPPED, "available" if native else "not in this build"),
+        Check("native client", OK if native else INFO, "available" if native else "not in this build"),
         *check_aws(settings),
     ]
 

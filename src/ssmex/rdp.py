@@ -182,6 +182,8 @@ def rdp_file_text(target: RdpTarget) -> str:
 
 
 def _launch_mac_app(client: RdpClient, target: RdpTarget) -> int:
+    # NOTE: not run by the test suite, which runs on Linux. `open -W` returns when the app
+    # quits, so with the app already running ssmex waits until the user quits it.
     folder = tempfile.mkdtemp(prefix="ssmex-rdp-")
     path = os.path.join(folder, f"{target.host}-{target.port}.rdp")
     copied = False
@@ -246,6 +248,8 @@ def _credential_structure():
 
 def write_windows_credential(target_name: str, user: str, password: str) -> None:
     """Store user and password for target_name in Credential Manager for this login session."""
+    # NOTE: the test suite runs on Linux, so this and delete_windows_credential have not been
+    # run there. mstsc looks the credential up as TERMSRV/HOST, without the port.
     # NOTE: an existing credential with the same target name is replaced, and deleted on exit.
     # Keeping it would need CredReadW and a copy of its blob, restored afterwards.
     advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined]

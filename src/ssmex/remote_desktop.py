@@ -155,5 +155,9 @@ def rdp_to_public_address(
         )
     password = administrator_password(aws, instance_id, key_file, prompt, ec2_endpoint_url)
     target = rdp.RdpTarget(host=host, port=remote_port, password=password)
+    if client is None:
+        # Nothing runs on this machine that would need stopping, so there is nothing to wait for.
+        on_ready(target)
+        return ExitCode.OK
     with rdp.termination_signals_interrupt():
         return _use(target, client, on_ready, lambda: True)
