@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from conftest import INSTANCE_ID
+from ssmex.ports import first_free_port
 
 AWS = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(AWS is None, reason="the awscli package is not i
 
 CASES = {
     "shell": [],
-    "port forward shorthand": ["--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber=3389,localPortNumber=33389"],
+    "port forward shorthand": ["--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber=3389,localPortNumber={free_port}"],
     "remote host json": [
         "--document-name", "AWS-StartPortForwardingSessionToRemoteHost",
         "--parameters", '{"host":["db.internal"],"portNumber":["5432"],"localPortNumber":["0"]}',
@@ -48,7 +49,9 @@ def run_both(run_ssmex, emulator, standin, arguments, extra_env=None):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_handoff_matches_aws_cli(run_ssmex, ssm_endpoint, emulator, standin, case):
-    arguments = ["--region", "us-east-1", "--endpoint-url", ssm_endpoint.endpoint_url, *CASES[case]]
+    free_port = first_free_port(40000)
+    arguments = ["--region", "us-east-1", "--endpoint-url", ssm_endpoint.endpoint_url]
+    arguments += [argument.replace("{free_port}", str(free_port)) for argument in CASES[case]]
 
     aws_run, our_run = run_both(run_ssmex, emulator, standin, arguments)
 

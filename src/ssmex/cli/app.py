@@ -11,6 +11,7 @@ from typing import Sequence
 import botocore
 
 import ssmex
+from ssmex.cli import powershell_style
 from ssmex.cli.commands import COMMANDS
 from ssmex.cli.output import configure_logging, print_error
 from ssmex.errors import ExitCode, SsmexError
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ssmex and return its exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if arguments and powershell_style.find_command(arguments[0]):
+        return powershell_style.run_words(arguments, parser, main)
     args = parser.parse_args(arguments)
     debug = bool(getattr(args, "debug", False))
     configure_logging(debug)

@@ -1,0 +1,1 @@
+@ssmex.exe Get-SSMSessionEx %*

@@ -1,0 +1,1 @@
+@ssmex.exe Stop-SSMSessionEx %*
