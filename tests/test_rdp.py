@@ -336,3 +336,21 @@ def test_ec2_rdp_no_launch_returns_at_once(run_ssmex, ec2_endpoint, emulator, wi
     assert f"Address:  127.0.0.1:{server.port}\n" in completed.stdout
     assert f"Password: {WINDOWS_PASSWORD}\n" in completed.stdout
     assert not rdp_client.ran()
+
+
+def test_powershell_request_runs_rdp(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator, windows, rdp_client, key_file):
+    import base64
+
+    request = {
+        "command": "Start-SSMRDPClient",
+        "parameters": {"InstanceId": "win-1", "PemFile": str(key_file), "Region": REGION, "EndpointUrl": ssm_endpoint.endpoint_url},
+    }
+    encoded = base64.b64encode(json.dumps(request).encode("utf-8")).decode("ascii")
+
+    completed = run_ssmex("invoke", env={"SSMEX_REQUEST": encoded, "STANDIN_MODE": "port"})
+
+    assert completed.returncode == 0, completed.stderr
+    assert rdp_client.record()["stdin"] == f"\n{WINDOWS_PASSWORD}\n"
+    assert rdp_client.record()["echo"] is True
+    assert WINDOWS_PASSWORD not in completed.stdout + completed.stderr
+    assert_session_cleaned_up(emulator, standin)
