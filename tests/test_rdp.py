@@ -354,3 +354,20 @@ def test_powershell_request_runs_rdp(run_ssmex, ssm_endpoint, ec2_endpoint, stan
     assert rdp_client.record()["echo"] is True
     assert WINDOWS_PASSWORD not in completed.stdout + completed.stderr
     assert_session_cleaned_up(emulator, standin)
+
+
+def test_show_password_needs_no_launch(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator, windows, rdp_client, key_file):
+    completed = run_ssmex(*rdp_args(ssm_endpoint.endpoint_url, key_file, "--show-password"))
+
+    assert completed.returncode == 2
+    assert "--show-password works only with --no-launch" in completed.stderr
+    assert emulator.calls == []
+
+
+def test_ec2_rdp_unknown_instance_id(run_ssmex, ec2_endpoint, emulator, rdp_client, key_file):
+    completed = run_ssmex("ec2-rdp", "i-0000000000000dead", "--key-file", str(key_file), "--region", REGION)
+
+    assert completed.returncode == 2
+    assert "InvalidInstanceID.NotFound" in completed.stderr
+    assert "check the instance id and the region" in completed.stderr
+    assert not rdp_client.ran()

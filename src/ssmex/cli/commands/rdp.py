@@ -8,6 +8,7 @@ import sys
 from ssmex import rdp, remote_desktop, session
 from ssmex.cli.choose import terminal_passphrase_prompt
 from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, require_target_or_terminal, resolve_target
+from ssmex.errors import ExitCode, SsmexError
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +77,13 @@ def _on_ready(args: argparse.Namespace, instance_id: str):
     return show
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    if args.show_password and not args.no_launch:
+        raise SsmexError("--show-password works only with --no-launch; add --no-launch or drop --show-password.", ExitCode.USAGE)
+
+
 def run_rdp(args: argparse.Namespace) -> int:
+    _check_options(args)
     require_target_or_terminal(args.target, "TARGET")
     aws = aws_context(args)
     instance_id = resolve_target(args, aws, args.target)
@@ -96,6 +103,7 @@ def run_rdp(args: argparse.Namespace) -> int:
 
 
 def run_ec2_rdp(args: argparse.Namespace) -> int:
+    _check_options(args)
     require_target_or_terminal(args.target, "TARGET")
     aws = aws_context(args)
     instance_id = resolve_target(args, aws, args.target, managed_nodes=False)
