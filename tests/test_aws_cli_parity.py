@@ -42,7 +42,8 @@ def run_both(run_ssmex, emulator, standin, arguments, extra_env=None):
         os.remove(standin.record_dir / name)
     emulator.reset()
 
-    ours = run_ssmex("start-session", *common, env=extra_env)
+    # The AWS CLI passes the profile name, which is ssmex's profile credential mode.
+    ours = run_ssmex("start-session", *common, "--credentials", "profile", env=extra_env)
     assert ours.returncode == 0, ours.stderr
     return aws_run, standin.only_run()
 

@@ -107,7 +107,10 @@ def test_profile_flag_goes_to_slot_four(run_ssmex, ssm_endpoint, standin, emulat
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
 
-    completed = run_ssmex("start-session", "--target", INSTANCE_ID, "--profile", "dev", "--endpoint-url", ssm_endpoint.endpoint_url)
+    completed = run_ssmex(
+        "start-session", "--target", INSTANCE_ID, "--profile", "dev", "--endpoint-url", ssm_endpoint.endpoint_url,
+        "--credentials", "profile",
+    )
 
     assert completed.returncode == 0, completed.stderr
     run = standin.only_run()

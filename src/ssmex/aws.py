@@ -143,6 +143,14 @@ class AwsContext:
                 "install ssmex with pip to use this command.",
                 ExitCode.ERROR,
             ) from None
+        except boto_errors.DataNotFoundError as error:
+            # A data file that every client needs, such as partitions.json, is missing: a
+            # broken installation or an executable built without it.
+            raise SsmexError(
+                f"Creating the {service} client failed because botocore's data is incomplete "
+                f"({error}); reinstall ssmex or download its executable again.",
+                ExitCode.ERROR,
+            ) from None
         except ValueError as error:
             raise SsmexError(f"Invalid endpoint or region: {error}.", ExitCode.CONFIGURATION) from None
 

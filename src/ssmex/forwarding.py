@@ -13,11 +13,11 @@ import subprocess
 import time
 from typing import Callable
 
-from ssmex import records, session
+from ssmex import handoff, records, session
 from ssmex.aws import AwsContext
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.ports import require_free_port
-from ssmex.process import command_line, console_keys_to_child, describe, exit_status_text, termination_forwarded_to
+from ssmex.process import command_line, console_keys_to_child, exit_status_text, termination_forwarded_to
 
 log = logging.getLogger("ssmex.forwarding")
 
@@ -108,10 +108,13 @@ def forward_in_background(
     request: session.SessionRequest,
     plugin_path: str | None = None,
     ready_timeout: float = session.DEFAULT_READY_TIMEOUT,
+    credentials: str | None = None,
 ) -> records.SessionRecord:
     """Start a port forward with the plugin detached and return once the local port accepts connections."""
     started_at = time.monotonic()
-    record = session.start_in_background(aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout)
+    record = session.start_in_background(
+        aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials
+    )
     remaining = max(1.0, ready_timeout - (time.monotonic() - started_at))
     try:
         if record.LocalPort is None:
@@ -133,22 +136,24 @@ def forward_in_foreground(
     on_ready: Callable[[int], None],
     plugin_path: str | None = None,
     ready_timeout: float = session.DEFAULT_READY_TIMEOUT,
+    credentials: str | None = None,
 ) -> int:
     """Run a port forward with the plugin attached to the console until it exits.
 
     on_ready(local_port) is called once the port accepts connections. Ctrl+C reaches the
-    plugin only, which ends the session itself. Returns ssmex's exit code.
+    plugin only, which ends the session itself. credentials is the --credentials mode or
+    None. Returns ssmex's exit code.
     """
     request.validate()
-    aws.check_credentials()
+    choice = session.choose_credentials(aws, credentials, background=False)
     plugin = session.prepare_plugin(plugin_path)
     started = session.start(aws, request)
     process = None
     try:
         launch = session.plugin_launch(plugin, started)
         started_processes: list = []
-        with console_keys_to_child(), termination_forwarded_to(started_processes):
-            log.debug("running %s", describe(launch.argv))
+        with handoff.credentials_for_plugin(launch, choice), console_keys_to_child(), termination_forwarded_to(started_processes):
+            session.log_launch(plugin, launch)
             process = subprocess.Popen(command_line(launch.argv), env=dict(launch.environment))
             started_processes.append(process)
             log.debug("started session-manager-plugin %s (pid %d) for session %s", plugin.version_label, process.pid, started.session_id)

@@ -114,20 +114,28 @@ def spawn_detached(
     argv: Sequence[str],
     environment: Mapping[str, str],
     output: IO[bytes] | int | None = None,
+    stdin: int = subprocess.DEVNULL,
+    stdout: int | None = None,
+    end_with_parent: bool = False,
 ) -> subprocess.Popen:
     """Start a child that outlives ssmex: its own session on POSIX, a hidden window on Windows.
 
-    Standard input is empty; standard output and error go to output (or nowhere).
+    Standard input is empty unless stdin is given (such as subprocess.PIPE). Standard
+    output and error go to output (or nowhere). Given stdout, standard output goes there
+    and only standard error goes to output. With end_with_parent, Linux sends the child
+    SIGTERM when the thread that started it exits, even when that thread is killed.
     """
     log.debug("starting in the background %s", describe(argv))
     destination = subprocess.DEVNULL if output is None else output
     options: dict = {
-        "stdin": subprocess.DEVNULL,
-        "stdout": destination,
+        "stdin": stdin,
+        "stdout": destination if stdout is None else stdout,
         "stderr": subprocess.STDOUT if output is not None else subprocess.DEVNULL,
         "env": dict(environment),
         "close_fds": True,
     }
+    if stdout is not None:
+        options["stderr"] = destination
     if IS_WINDOWS:
         startupinfo = subprocess.STARTUPINFO()
         startupinfo.dwFlags |= subprocess.STARTF_USESHOWWINDOW
@@ -136,7 +144,28 @@ def spawn_detached(
         options["creationflags"] = CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW
     else:
         options["start_new_session"] = True
+        if end_with_parent and sys.platform.startswith("linux"):
+            options["preexec_fn"] = _parent_death_signal()
+    # NOTE: end_with_parent has no effect on macOS or Windows, so a parent killed hard
+    # leaves the child running there. A Windows job object with KILL_ON_JOB_CLOSE would fix it.
     return subprocess.Popen(command_line(argv), **options)
+
+
+def _parent_death_signal():
+    """Return a pre-exec function that requests SIGTERM from Linux when the parent thread ends."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    parent = os.getpid()
+
+    def set_signal() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        # The parent may have died before prctl took effect.
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return set_signal
 
 
 def process_alive(pid: int) -> bool:

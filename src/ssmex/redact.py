@@ -17,7 +17,7 @@ _lock = threading.Lock()
 _PATTERNS = [
     re.compile(
         r"""(?P<key>["']?(?:TokenValue|SecretAccessKey|SessionToken|Token|AccessKeySecret|"""
-        r"""aws_secret_access_key|aws_session_token|PasswordData|Password)["']?\s*[:=]\s*["']?)"""
+        r"""aws_secret_access_key|aws_session_token|PasswordData|Password)["']?\s*[:=]\s*(?:b(?=["']))?["']?)"""
         r"""(?P<value>[^"',\s}]+)""",
         re.IGNORECASE,
     ),

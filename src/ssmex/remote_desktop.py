@@ -92,6 +92,7 @@ def rdp_over_session(
     plugin_path: str | None = None,
     ready_timeout: float = session.DEFAULT_READY_TIMEOUT,
     ec2_endpoint_url: str | None = None,
+    credentials: str | None = None,
 ) -> int:
     """Forward a local port to the instance's RDP port and run the RDP client on it."""
     require_online(aws, instance_id)
@@ -101,7 +102,9 @@ def rdp_over_session(
     request = forwarding.forwarding_request(instance_id, remote_port, port)
 
     with rdp.termination_signals_interrupt():
-        record = forwarding.forward_in_background(aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout)
+        record = forwarding.forward_in_background(
+            aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials
+        )
         try:
             target = rdp.RdpTarget(host="localhost", port=record.LocalPort or port, password=password)
             return _use(target, client, on_ready, lambda: process_alive(record.ProcessId))

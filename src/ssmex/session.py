@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ssmex import records
+from ssmex import handoff, records, supervisor
 from ssmex.aws import AwsContext, call_aws
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.plugin import RESPONSE_VARIABLE, Plugin, PluginLaunch, build_launch, find_plugin, read_plugin
@@ -126,7 +126,7 @@ def prepare_plugin(explicit_path: str | None) -> Plugin:
 
 
 def plugin_launch(plugin: Plugin, started: StartedSession) -> PluginLaunch:
-    launch = build_launch(
+    return build_launch(
         plugin,
         started.response,
         started.request.api_request(),
@@ -134,11 +134,22 @@ def plugin_launch(plugin: Plugin, started: StartedSession) -> PluginLaunch:
         profile=started.aws.settings.profile,
         endpoint_url=started.client.meta.endpoint_url,
     )
+
+
+def log_launch(plugin: Plugin, launch: PluginLaunch) -> None:
     if plugin.takes_environment:
         log.debug("plugin command: %s (with %s=<redacted> in its environment)", describe(launch.argv), RESPONSE_VARIABLE)
     else:
         log.debug("plugin command: %s", describe(launch.argv))
-    return launch
+
+
+def choose_credentials(aws: AwsContext, mode: str | None, background: bool) -> handoff.CredentialChoice:
+    """Resolve credentials now and choose how the plugin gets them, warning about expiry."""
+    choice = handoff.choose(aws, aws.check_credentials(), mode)
+    warning = handoff.expiry_warning(choice, background)
+    if warning:
+        log.warning("%s", warning)
+    return choice
 
 
 def _failed_launch(started: StartedSession, plugin: Plugin, error: OSError) -> SsmexError:
@@ -151,18 +162,23 @@ def _failed_launch(started: StartedSession, plugin: Plugin, error: OSError) -> S
     )
 
 
-def run_with_plugin(aws: AwsContext, request: SessionRequest, plugin_path: str | None = None) -> int:
+def run_with_plugin(
+    aws: AwsContext, request: SessionRequest, plugin_path: str | None = None, credentials: str | None = None
+) -> int:
     """Start a session and run the plugin in the foreground until it exits.
 
+    credentials is the mode from --credentials (server, profile, environment) or None.
     Returns ssmex's exit code: 0 when the plugin exited with 0.
     """
     request.validate()
-    aws.check_credentials()
+    choice = choose_credentials(aws, credentials, background=False)
     plugin = prepare_plugin(plugin_path)
     started = start(aws, request)
     try:
         launch = plugin_launch(plugin, started)
-        status = run_foreground(launch.argv, launch.environment)
+        with handoff.credentials_for_plugin(launch, choice):
+            log_launch(plugin, launch)
+            status = run_foreground(launch.argv, launch.environment)
     except OSError as error:
         raise _failed_launch(started, plugin, error) from None
     except BaseException:
@@ -220,17 +236,27 @@ def start_in_background(
     request: SessionRequest,
     plugin_path: str | None = None,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    credentials: str | None = None,
 ) -> records.SessionRecord:
-    """Start a session with the plugin detached, wait until it is ready and record it."""
+    """Start a session with the plugin detached, wait until it is ready and record it.
+
+    In server mode a detached ssmex supervisor owns the plugin and serves it credentials.
+    """
     request.validate()
-    aws.check_credentials()
+    choice = choose_credentials(aws, credentials, background=True)
     plugin = prepare_plugin(plugin_path)
     started = start(aws, request)
     log_path = os.path.join(records.sessions_dir(), f"{started.session_id}.log")
     process = None
     try:
         launch = plugin_launch(plugin, started)
-        with open(log_path, "wb") as output:
+        if choice.mode is handoff.CredentialMode.SERVER:
+            # The supervisor applies server mode; the profile slot is already known to be empty.
+            launch.argv[handoff.PROFILE_SLOT] = ""
+            log_launch(plugin, launch)
+            return supervisor.start_supervised(plugin, started, launch, choice, ready_timeout)
+        with handoff.credentials_for_plugin(launch, choice), open(log_path, "wb") as output:
+            log_launch(plugin, launch)
             process = spawn_detached(launch.argv, launch.environment, output=output)
         log.info("started session-manager-plugin %s (pid %d) for session %s", plugin.version_label, process.pid, started.session_id)
         local_port = wait_until_ready(process, log_path, request.is_port_forwarding, ready_timeout)
@@ -267,6 +293,10 @@ def stop_background(record: records.SessionRecord, aws: AwsContext) -> bool:
 
     Returns whether TerminateSession succeeded.
     """
+    if record.extra.get("Supervised"):
+        terminated = supervisor.stop_supervised(record, aws)
+        _forget(record)
+        return terminated
     if end_process(record.ProcessId):
         log.info("ended process %d of session %s", record.ProcessId, record.SessionId)
     client = aws.ssm_client()
@@ -276,10 +306,14 @@ def stop_background(record: records.SessionRecord, aws: AwsContext) -> bool:
     except SsmexError as error:
         log.warning("TerminateSession for %s failed: %s", record.SessionId, error)
         terminated = False
+    _forget(record)
+    return terminated
+
+
+def _forget(record: records.SessionRecord) -> None:
     records.remove(record.SessionId)
     if record.LogFile:
         try:
             os.remove(record.LogFile)
         except OSError:
             pass
-    return terminated

@@ -12,6 +12,7 @@ from ssmex import targets
 from ssmex.aws import AwsContext, AwsSettings
 from ssmex.cli.choose import terminal_chooser
 from ssmex.errors import ExitCode, SsmexError
+from ssmex.handoff import ENVIRONMENT_VARIABLE, MODE_NAMES
 
 
 def aws_context(args: argparse.Namespace, **overrides: Any) -> AwsContext:
@@ -33,6 +34,20 @@ def plugin_option(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         default=None,
         help="session-manager-plugin to run (default: SSMEX_PLUGIN, PATH, then the installers' locations)",
+    )
+
+
+def credentials_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--credentials",
+        choices=MODE_NAMES,
+        default=None,
+        help=(
+            "how session-manager-plugin gets credentials for the calls it makes during the session: "
+            "server (default: ssmex serves its own, refreshed, on a loopback URL), profile (the profile "
+            "name, as the AWS CLI does) or environment (frozen keys, which stop working when they expire); "
+            f"default: {ENVIRONMENT_VARIABLE}, then server"
+        ),
     )
 
 

@@ -120,6 +120,7 @@ class Emulator:
         self.lock = threading.RLock()
         self._listeners: list[Callable[[str, EmulatedSession], None]] = []
         self._forced_errors: dict[str, list[EmulatorApiError]] = {}
+        self._expired_keys: set[str] = set()
         self._counter = itertools.count(1)
         self._deterministic = deterministic
 
@@ -143,6 +144,11 @@ class Emulator:
         """Make the next call of operation fail with this AWS error."""
         with self.lock:
             self._forced_errors.setdefault(operation, []).append(EmulatorApiError(code, message, status))
+
+    def expire_access_key(self, access_key: str) -> None:
+        """Reject every later call signed by access_key with 403 ExpiredTokenException."""
+        with self.lock:
+            self._expired_keys.add(access_key)
 
     def calls_of(self, operation: str) -> list[RecordedCall]:
         with self.lock:
@@ -179,6 +185,8 @@ class Emulator:
 
     def handle(self, operation: str, body: dict[str, Any], access_key: str | None) -> dict[str, Any]:
         with self.lock:
+            if access_key in self._expired_keys:
+                raise EmulatorApiError("ExpiredTokenException", "The security token included in the request is expired", 403)
             forced = self._forced_errors.get(operation)
             if forced:
                 raise forced.pop(0)

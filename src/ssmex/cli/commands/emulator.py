@@ -7,10 +7,6 @@ import logging
 import os
 import threading
 
-from ssmex.emulator.api import Emulator, SsmApiServer
-from ssmex.emulator.ec2 import Ec2ApiServer
-from ssmex.emulator.config import load_instances
-
 log = logging.getLogger("ssmex.emulator")
 
 FAKE_ACCESS_KEY_ID = "AKIAEMULATOREXAMPLE1"
@@ -47,6 +43,11 @@ def environment_lines(endpoint: str, ec2_endpoint: str | None = None) -> list[st
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here so that other commands do not pay for http.server at start-up.
+    from ssmex.emulator.api import Emulator, SsmApiServer
+    from ssmex.emulator.config import load_instances
+    from ssmex.emulator.ec2 import Ec2ApiServer
+
     logging.getLogger("ssmex.emulator").setLevel(logging.DEBUG if args.debug else logging.INFO)
     emulator = Emulator(load_instances(args.config))
     stopped = threading.Event()

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ssmex import forwarding, session
-from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
+from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--remote-host", metavar="HOST", help="host name or address to reach through the target, such as a database endpoint")
     parser.add_argument("--reason", help="reason for the session, shown in the session history (1-256 characters)")
     plugin_option(parser)
+    credentials_option(parser)
     ec2_endpoint_option(parser)
     parser.add_argument("--pass-thru", action="store_true", help="run the forward in the background, print it as JSON and exit once it is ready")
     parser.add_argument(
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     local_port = forwarding.pick_local_port(args.local_port)
     request = forwarding.forwarding_request(target, args.remote_port, local_port, args.remote_host, args.reason)
     if args.pass_thru:
-        record = forwarding.forward_in_background(aws, request, plugin_path=args.plugin, ready_timeout=args.ready_timeout)
+        record = forwarding.forward_in_background(
+            aws, request, plugin_path=args.plugin, ready_timeout=args.ready_timeout, credentials=args.credentials
+        )
         _announce(record.LocalPort or local_port, target, args.remote_host, args.remote_port)
         print_json(record.public())
         return 0
@@ -60,4 +63,5 @@ def run(args: argparse.Namespace) -> int:
         lambda port: _announce(port, target, args.remote_host, args.remote_port),
         plugin_path=args.plugin,
         ready_timeout=args.ready_timeout,
+        credentials=args.credentials,
     )

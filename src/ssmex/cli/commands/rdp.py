@@ -7,7 +7,7 @@ import sys
 
 from ssmex import rdp, remote_desktop, session
 from ssmex.cli.choose import terminal_passphrase_prompt
-from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, require_target_or_terminal, resolve_target
+from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, require_target_or_terminal, resolve_target
 from ssmex.errors import ExitCode, SsmexError
 
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser = subparsers.add_parser(
         "rdp",
         parents=[common],
-        help="Remote Desktop to a Windows instance through a Session Manager port forward",
+        help="open Remote Desktop to a Windows instance through a Session Manager port forward",
         description=(
             "Forward a local port (the first free one from 33389) to the instance's RDP port, decrypt the "
             "Administrator password with --key-file, and start the RDP client with it. The password never goes "
@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _common_options(parser)
     parser.add_argument("--local-port", type=int, default=None, metavar="PORT", help="local port (default: the first free one from 33389)")
     plugin_option(parser)
+    credentials_option(parser)
     parser.add_argument(
         "--ready-timeout",
         type=float,
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     public = subparsers.add_parser(
         "ec2-rdp",
         parents=[common],
-        help="Remote Desktop to a Windows instance at its public address",
+        help="open Remote Desktop to a Windows instance at its public address",
         description=(
             "Look up the instance's public IP address or DNS name, check that its RDP port answers, decrypt the "
             "Administrator password with --key-file and start the RDP client with it."
@@ -99,6 +100,7 @@ def run_rdp(args: argparse.Namespace) -> int:
         plugin_path=args.plugin,
         ready_timeout=args.ready_timeout,
         ec2_endpoint_url=args.ec2_endpoint_url,
+        credentials=args.credentials,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ssmex import session
-from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, resolve_target
+from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, resolve_target
 from ssmex.errors import ExitCode, SsmexError
 
 SSH_DOCUMENT = "AWS-StartSSHSession"
@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("host", metavar="HOST", help="instance id, managed node id or Name tag value (ssh's %%h)")
     parser.add_argument("port", metavar="PORT", help="SSH port on the instance (ssh's %%p)")
     plugin_option(parser)
+    credentials_option(parser)
     ec2_endpoint_option(parser)
     parser.set_defaults(handler=run)
 
@@ -38,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
     aws = aws_context(args)
     target = resolve_target(args, aws, args.host, interactive=False)
     request = session.SessionRequest(target=target, document_name=SSH_DOCUMENT, parameters={"portNumber": [str(int(args.port))]})
-    return session.run_with_plugin(aws, request, plugin_path=args.plugin)
+    return session.run_with_plugin(aws, request, plugin_path=args.plugin, credentials=args.credentials)

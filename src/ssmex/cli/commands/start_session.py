@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ssmex import session
-from ssmex.cli.context import aws_context, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
+from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
 from ssmex.parameters import parse_parameters
 
 HELP = "start a session and hand it to session-manager-plugin"
@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--reason", help="reason for the session, shown in the session history (1-256 characters)")
     plugin_option(parser)
     ec2_endpoint_option(parser)
+    credentials_option(parser)
     parser.add_argument(
         "--pass-thru",
         action="store_true",
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         reason=args.reason,
     )
     if args.pass_thru:
-        record = session.start_in_background(aws, request, plugin_path=args.plugin, ready_timeout=args.ready_timeout)
+        record = session.start_in_background(
+            aws, request, plugin_path=args.plugin, ready_timeout=args.ready_timeout, credentials=args.credentials
+        )
         print_json(record.public())
         return 0
-    return session.run_with_plugin(aws, request, plugin_path=args.plugin)
+    return session.run_with_plugin(aws, request, plugin_path=args.plugin, credentials=args.credentials)

@@ -1,0 +1,183 @@
+"""End-to-end checks of the ssmex command as a user runs it, against the emulator's SSM
+endpoint and the stand-in plugin.
+
+They run `python -m ssmex` by default and the executable when one is named:
+
+    python -m pytest tests/test_end_to_end.py --ssmex-exe dist/ssmex
+
+Every test here must pass against a frozen build too, so each one goes through the
+run_ssmex fixture (a real child process) and checks only what the user sees: exit
+status, output, the plugin's argv and environment, and the calls the emulator received.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import botocore
+import pytest
+
+import ssmex
+from conftest import INSTANCE_ID
+from ssmex.process import end_process, process_alive
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "build"))
+
+import ssmex_bundle  # noqa: E402
+
+pytestmark = pytest.mark.end_to_end
+
+REGION = "us-east-1"
+
+# NOTE: the stand-in plugin is a Python script started through its #! line, which
+# Windows cannot run, so the cases that start a plugin are skipped there.
+needs_standin = pytest.mark.skipif(os.name == "nt", reason="the stand-in plugin needs a POSIX #! line")
+
+
+def executable_under_test(request: pytest.FixtureRequest) -> Path | None:
+    named = request.config.getoption("--ssmex-exe")
+    return Path(named).resolve() if named else None
+
+
+def start_args(endpoint_url: str, *extra: str) -> list[str]:
+    return ["start-session", "--target", INSTANCE_ID, "--region", REGION, "--endpoint-url", endpoint_url, *extra]
+
+
+def wait_until_gone(pid: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# --- the command itself ---------------------------------------------------------------
+
+
+def test_version_names_build(run_ssmex, request):
+    completed = run_ssmex("--version")
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"ssmex {ssmex.__version__} ")
+    assert f"botocore {botocore.__version__}" in completed.stdout
+    expected = "frozen executable" if executable_under_test(request) else "Python package"
+    assert expected in completed.stdout
+
+
+# --- start-session with the plugin ---------------------------------------------------------
+
+
+@needs_standin
+def test_start_session_reaches_plugin(run_ssmex, ssm_endpoint, standin, emulator, monkeypatch):
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+
+    completed = run_ssmex(*start_args(ssm_endpoint.endpoint_url))
+
+    assert completed.returncode == 0, completed.stderr
+    run = standin.only_run()
+    session_id = run["response"]["SessionId"]
+    assert run["argv"][1:3] == [REGION, "StartSession"]
+    assert json.loads(run["env"]["AWS_SSM_START_SESSION_RESPONSE"])["SessionId"] == session_id
+    assert f"Starting session with SessionId: {session_id}" in completed.stdout
+    assert [call.operation for call in emulator.calls] == ["StartSession"]
+    # The executable's bootloader puts its own library folder in LD_LIBRARY_PATH on Linux.
+    assert "LD_LIBRARY_PATH" not in run["env"]
+    assert "LD_LIBRARY_PATH_ORIG" not in run["env"]
+
+
+@needs_standin
+def test_plugin_gets_user_library_path(run_ssmex, ssm_endpoint, standin):
+    completed = run_ssmex(*start_args(ssm_endpoint.endpoint_url), env={"LD_LIBRARY_PATH": "/opt/ssmex-e2e/lib"})
+
+    assert completed.returncode == 0, completed.stderr
+    assert standin.only_run()["env"]["LD_LIBRARY_PATH"] == "/opt/ssmex-e2e/lib"
+
+
+@needs_standin
+def test_pass_thru_list_and_stop(run_ssmex, ssm_endpoint, standin, emulator):
+    started = run_ssmex(
+        *start_args(ssm_endpoint.endpoint_url, "--document-name", "AWS-StartPortForwardingSession",
+                    "--parameters", "portNumber=22,localPortNumber=0", "--pass-thru"),
+        env={"STANDIN_MODE": "port"},
+    )
+    assert started.returncode == 0, started.stderr
+    record = json.loads(started.stdout)
+    session_id = record["SessionId"]
+    plugin_pid = record["ProcessId"]
+    try:
+        with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
+            connection.sendall(b"ping")
+            assert connection.recv(4) == b"ping"
+
+        listed = run_ssmex("sessions", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        rows = json.loads(listed.stdout)
+        assert [row["SessionId"] for row in rows] == [session_id]
+        assert rows[0]["Alive"] is True
+
+        table = run_ssmex("sessions")
+        assert table.returncode == 0, table.stderr
+        assert session_id in table.stdout
+        assert "alive" in table.stdout
+
+        stopped = run_ssmex("sessions", "stop", session_id)
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"Stopped session {session_id}." in stopped.stderr
+        assert wait_until_gone(plugin_pid), f"the plugin (pid {plugin_pid}) still runs after sessions stop"
+        assert emulator.sessions[session_id].status == "Terminated"
+
+        after = run_ssmex("sessions", "list", "--json")
+        assert json.loads(after.stdout) == []
+    finally:
+        if process_alive(plugin_pid):
+            end_process(plugin_pid)
+
+
+# --- AWS service models the build carries ----------------------------------------------
+
+
+def carried_botocore_data(executable: Path | None) -> set[str]:
+    """Return the paths under botocore/data that the ssmex under test can load."""
+    if executable is None:
+        data = Path(botocore.__file__).parent / "data"
+        return {path.relative_to(data).as_posix() for path in data.rglob("*") if path.is_file()}
+
+    onedir_data = executable.parent / "_internal" / "botocore" / "data"
+    if onedir_data.is_dir():
+        return {path.relative_to(onedir_data).as_posix() for path in onedir_data.rglob("*") if path.is_file()}
+
+    readers = pytest.importorskip("PyInstaller.archive.readers", reason="reading a onefile build needs PyInstaller")
+    prefix = "botocore/data/"
+    names = readers.CArchiveReader(str(executable)).toc
+    return {name.replace("\\", "/")[len(prefix):] for name in names if name.replace("\\", "/").startswith(prefix)}
+
+
+def test_build_carries_every_called_model(request):
+    """A command that needs a model the build dropped would fail for users with "does not
+    include the AWS service model" (tests/test_bundle.py checks that message), so check
+    the build under test carries every model that ssmex and botocore's providers call."""
+    executable = executable_under_test(request)
+    carried = carried_botocore_data(executable)
+    called = ssmex_bundle.services_ssmex_calls(ROOT / "src" / "ssmex")
+    called.update(ssmex_bundle.services_botocore_providers_call(Path(botocore.__file__).parent))
+
+    for name in ("endpoints.json", "partitions.json", "sdk-default-configuration.json", "_retry.json"):
+        assert name in carried, f"{name} is missing from the build"
+    for service in called:
+        models = [path for path in carried if path.startswith(f"{service}/") and "/service-2.json" in path]
+        assert models, f"the {service} model is missing from the build, but {called[service]} creates {service} clients"
+    if executable is not None:
+        assert not any(path.startswith("s3/") for path in carried), "the build was not trimmed"
+
+
+# --- cases added by other features -------------------------------------------------------
+# Each new command or client (the data channel, the native client, RDP, port forwarding)
+# adds its end-to-end cases below this line. Use run_ssmex, ssm_endpoint and standin,
+# mark plugin cases @needs_standin, and keep every case runnable with --ssmex-exe.
