@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from ssmex import rdp
+from ssmex import interrupts, rdp
 from ssmex.errors import SsmexError
 
 
@@ -81,7 +81,17 @@ def test_sigterm_becomes_interrupt():
     before = signal.getsignal(signal.SIGTERM)
 
     with pytest.raises(KeyboardInterrupt):
-        with rdp.termination_signals_interrupt():
+        with interrupts.termination_signals_interrupt():
             signal.raise_signal(signal.SIGTERM)
 
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_interrupts_held_ignores_second_ctrl_c():
+    before = signal.getsignal(signal.SIGINT)
+
+    with interrupts.interrupts_held():
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGTERM)
+
+    assert signal.getsignal(signal.SIGINT) == before

@@ -16,6 +16,7 @@ from typing import Callable
 from ssmex import handoff, records, session
 from ssmex.aws import AwsContext
 from ssmex.errors import ExitCode, SsmexError
+from ssmex.interrupts import interrupts_held
 from ssmex.ports import require_free_port
 from ssmex.process import command_line, console_keys_to_child, exit_status_text, termination_forwarded_to
 
@@ -121,7 +122,8 @@ def forward_in_background(
             raise SsmexError("session-manager-plugin did not print which local port it opened", ExitCode.PLUGIN_FAILED)
         wait_for_port(record.LocalPort, remaining)
     except BaseException as error:
-        ended = session.stop_background(record, aws)
+        with interrupts_held():
+            ended = session.stop_background(record, aws)
         if isinstance(error, SsmexError):
             state = "was terminated" if ended else "could not be terminated; end it in the console"
             raise SsmexError(f"{error.message}, so session {record.SessionId} {state}; run again with --debug.", error.exit_code) from None

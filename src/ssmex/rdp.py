@@ -12,19 +12,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Mapping
 
 from ssmex.errors import ExitCode, SsmexError
+from ssmex.interrupts import interrupts_held
 from ssmex.process import command_line, describe
 
 log = logging.getLogger("ssmex.rdp")
@@ -93,31 +92,6 @@ def find_client(environ: Mapping[str, str] | None = None, platform: str | None =
     )
 
 
-class _TerminationSignal(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised like Ctrl+C so that every cleanup runs."""
-
-
-@contextlib.contextmanager
-def termination_signals_interrupt() -> Iterator[None]:
-    """Turn SIGTERM (and SIGHUP on POSIX) into KeyboardInterrupt while the block runs."""
-    numbers = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {}
-
-    def interrupt(number: int, frame: object) -> None:
-        raise _TerminationSignal(signal.Signals(number).name)
-
-    for number in numbers:
-        try:
-            previous[number] = signal.signal(number, interrupt)
-        except (ValueError, OSError):
-            continue
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 def _end_client(process: subprocess.Popen) -> int:
     """End a client after Ctrl+C or SIGTERM: let it exit by itself, then terminate, then kill it.
 
@@ -146,7 +120,8 @@ def _run(argv: list[str], stdin_text: str | None = None) -> int:
                 log.debug("the RDP client closed its standard input before reading the credentials")
         return process.wait()
     except BaseException:
-        _end_client(process)
+        with interrupts_held():
+            _end_client(process)
         raise
 
 
@@ -170,7 +145,8 @@ def launch(client: RdpClient, target: RdpTarget) -> int:
         try:
             return _run([client.path, f"/v:{target.address}"])
         finally:
-            delete_windows_credential(credential_target)
+            with interrupts_held():
+                delete_windows_credential(credential_target)
     if client.kind == "mac-app":
         return _launch_mac_app(client, target)
     raise SsmexError(f"Unknown RDP client kind {client.kind!r}.", ExitCode.ERROR)
@@ -196,9 +172,10 @@ def _launch_mac_app(client: RdpClient, target: RdpTarget) -> int:
             print(f"The password of {target.user} is on the clipboard until {client.app} exits.", file=sys.stderr)
         return _run([client.path, "-W", "-a", client.app, path])
     finally:
-        if copied:
-            _clear_clipboard_if(target.password)
-        shutil.rmtree(folder, ignore_errors=True)
+        with interrupts_held():
+            if copied:
+                _clear_clipboard_if(target.password)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _set_clipboard(text: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Callable
 from ssmex import ec2, forwarding, keys, rdp, session, targets
 from ssmex.aws import AwsContext
 from ssmex.errors import ExitCode, SsmexError
+from ssmex.interrupts import interrupts_held, termination_signals_interrupt
 from ssmex.ports import first_free_port, require_free_port
 from ssmex.process import process_alive
 
@@ -101,7 +102,7 @@ def rdp_over_session(
     port = pick_rdp_port(local_port)
     request = forwarding.forwarding_request(instance_id, remote_port, port)
 
-    with rdp.termination_signals_interrupt():
+    with termination_signals_interrupt():
         record = forwarding.forward_in_background(
             aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials
         )
@@ -109,10 +110,11 @@ def rdp_over_session(
             target = rdp.RdpTarget(host="localhost", port=record.LocalPort or port, password=password)
             return _use(target, client, on_ready, lambda: process_alive(record.ProcessId))
         finally:
-            if session.stop_background(record, aws):
-                log.info("stopped the port forward of session %s", record.SessionId)
-            else:
-                log.warning("the port forward of session %s was stopped, but TerminateSession failed", record.SessionId)
+            with interrupts_held():
+                if session.stop_background(record, aws):
+                    log.info("stopped the port forward of session %s", record.SessionId)
+                else:
+                    log.warning("the port forward of session %s was stopped, but TerminateSession failed", record.SessionId)
 
 
 def connection_error(host: str, port: int, timeout: float = REACHABLE_TIMEOUT_SECONDS) -> str | None:
@@ -162,5 +164,5 @@ def rdp_to_public_address(
         # Nothing runs on this machine that would need stopping, so there is nothing to wait for.
         on_ready(target)
         return ExitCode.OK
-    with rdp.termination_signals_interrupt():
+    with termination_signals_interrupt():
         return _use(target, client, on_ready, lambda: True)
