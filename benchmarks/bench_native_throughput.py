@@ -111,8 +111,9 @@ def bench_native(mode: str, size: int, connections: int, plugin: str | None = No
         launch = build_launch(read_plugin(plugin), response, request, "us-east-1", None, api.endpoint_url,
                               base_environment=environment)
         argv, environment = launch.argv, launch.environment
-        # The plugin loses an ack that arrives before it buffers its own message.
-        server.faults.ack_delay = 0.002
+    # Two milliseconds of ack latency, for both clients: the plugin loses an ack that
+    # arrives before it buffers its own message, which only a loopback peer can do.
+    server.faults.ack_delay = 0.002
     process = subprocess.Popen(argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         line = b""

@@ -5,11 +5,12 @@ official plugin instead, so the emulator is checked against the client it
 imitates the service for. Skipped unless a plugin is named by SSMEX_TEST_PLUGIN
 or found on PATH.
 
-The plugin is a Go program, outside the Python network guard, so every session
-here keeps it on loopback by construction: argv slot 6 is the emulator's
-127.0.0.1 endpoint, every StreamUrl is a ws://127.0.0.1 address, KMS encryption
-is never requested (the plugin would call the default regional KMS endpoint),
-instance metadata is off, credentials are fake and proxy variables are removed.
+The plugin is a Go program outside the Python network guard, so every session
+here keeps it on loopback by construction. Argv slot 6 is the emulator's
+127.0.0.1 endpoint and every StreamUrl is a ws://127.0.0.1 address. KMS
+encryption is never requested, because the plugin would call the default
+regional KMS endpoint. Instance metadata is off, credentials are fake and proxy
+variables are removed.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
 
 
 def payload_bytes(size: int, seed: int) -> bytes:
-    """Pseudo-random bytes without 0x0A: the plugin turns a payload of exactly b"\\n" into b"\\r"."""
+    """Return pseudo-random bytes without 0x0A, because the plugin turns a payload of exactly b"\\n" into b"\\r"."""
     return random.Random(seed).randbytes(size).replace(b"\n", b"\x0b")
 
 
