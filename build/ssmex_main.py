@@ -30,6 +30,6 @@ def restore_library_path() -> None:
 if __name__ == "__main__":
     restore_library_path()
 
-    from ssmex.cli import main
+    from ssmex.entry import main
 
     sys.exit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 
 import botocore
@@ -69,3 +70,28 @@ def test_missing_target_is_a_usage_error(run_ssmex):
     assert completed.returncode == 2
     assert "--target" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_debug_log_hides_sigv4_signature(run_ssmex, ssm_endpoint, standin):
+    completed = run_ssmex("start-session", "--target", "i-0123456789abcdef0", "--region", "us-east-1",
+                          "--endpoint-url", ssm_endpoint.endpoint_url, "--debug")
+
+    assert completed.returncode == 0, completed.stderr
+    assert "Signature:" in completed.stderr
+    assert not re.search(r"Signature:\s*[0-9a-f]{64}", completed.stderr)
+    assert not re.search(r"Signature=[0-9a-f]{64}", completed.stderr)
+
+
+def test_stop_without_ids_or_all_is_one_sentence(run_ssmex):
+    completed = run_ssmex("sessions", "stop")
+
+    assert completed.returncode == 2
+    assert "Name the sessions to stop, or pass --all" in completed.stderr
+
+
+def test_invalid_region_names_its_origin(run_ssmex):
+    completed = run_ssmex("start-session", "--target", "i-0123456789abcdef0", "--region", "eu west 1",
+                          "--endpoint-url", "http://127.0.0.1:9")
+
+    assert completed.returncode == 3
+    assert "'eu west 1' (from --region)" in completed.stderr

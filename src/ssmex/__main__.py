@@ -1,3 +1,3 @@
-from ssmex.cli import main
+from ssmex.entry import main
 
 raise SystemExit(main())

@@ -152,7 +152,11 @@ class AwsContext:
                 ExitCode.ERROR,
             ) from None
         except ValueError as error:
-            raise SsmexError(f"Invalid endpoint or region: {error}.", ExitCode.CONFIGURATION) from None
+            raise SsmexError(
+                f"The region {self.region!r} (from {self.region_origin}) or the endpoint is invalid "
+                f"({str(error).rstrip('.')}); use a region name such as eu-west-1 and an http(s) endpoint URL.",
+                ExitCode.CONFIGURATION,
+            ) from None
 
     def ssm_client(self) -> Any:
         return self.client("ssm", endpoint_url=self.settings.endpoint_url)

@@ -23,6 +23,8 @@ _PATTERNS = [
     ),
     re.compile(r"(?P<key>X-Amz-Security-Token['\"]?\s*[:=]\s*['\"]?b?['\"]?)(?P<value>[^'\",\s}]+)", re.IGNORECASE),
     re.compile(r"(?P<key>Signature=)(?P<value>[0-9a-f]{16,})"),
+    # botocore's debug log prints the SigV4 signature alone on a line after "Signature:".
+    re.compile(r"(?P<key>Signature:\s*)(?P<value>[0-9a-f]{64})"),
 ]
 
 

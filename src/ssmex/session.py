@@ -67,7 +67,7 @@ class SessionRequest:
                 ExitCode.USAGE,
             )
         if self.reason is not None and not 1 <= len(self.reason) <= 256:
-            raise SsmexError("The reason must be 1 to 256 characters long; shorten it.", ExitCode.USAGE)
+            raise SsmexError("The reason must be 1 to 256 characters long; give a shorter one or leave out --reason.", ExitCode.USAGE)
         local_port = (self.parameters or {}).get("localPortNumber")
         if self.is_port_forwarding and local_port:
             try:

@@ -53,9 +53,13 @@ def run(args: argparse.Namespace) -> int:
         print(_table(rows))
         return 0
 
-    if args.all == bool(args.session_ids):
-        raise SsmexError("Name the sessions to stop or pass --all, not both; see `ssmex sessions list`.", ExitCode.USAGE)
+    if args.all and args.session_ids:
+        raise SsmexError("Name the sessions to stop or pass --all, not both.", ExitCode.USAGE)
+    if not args.all and not args.session_ids:
+        raise SsmexError("Name the sessions to stop, or pass --all; see `ssmex sessions list`.", ExitCode.USAGE)
     targets = list(records.load_all()) if args.all else []
+    if args.all and not targets:
+        print("No background sessions.", file=sys.stderr)
     for session_id in args.session_ids:
         record = records.find(session_id)
         if record is None:

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="connect ssh's standard input and output to a port on an instance (ProxyCommand)",
         description=(
-            "For ssh's ProxyCommand: ProxyCommand ssmex ssh-proxy %%h %%p. HOST is an instance id, a managed node "
+            "For ssh's ProxyCommand: ProxyCommand ssmex ssh-proxy %h %p. HOST is an instance id, a managed node "
             "id or a Name tag value; PORT is the SSH port on the instance."
         ),
     )
