@@ -89,23 +89,32 @@ def _read_line(stream: IO[bytes], timeout: float) -> bytes | None:
 
 
 def start_supervised(
-    plugin: Plugin,
+    plugin: Plugin | None,
     started: Any,
-    launch: PluginLaunch,
+    launch: PluginLaunch | None,
     choice: CredentialChoice,
     ready_timeout: float,
 ) -> records.SessionRecord:
     """Start the supervisor for a session that StartSession created and wait until it is ready.
 
-    On failure the supervisor is stopped and SsmexError raised; the caller ends the session.
+    With no plugin and launch, the supervisor runs the native client on the StartSession
+    response instead. On failure the supervisor is stopped and SsmexError raised; the
+    caller ends the session.
     """
     aws = started.aws
     request = started.request
     log_path = os.path.join(records.sessions_dir(), f"{started.session_id}.log")
+    if launch is None or plugin is None:
+        client_part: dict[str, Any] = {"client": "native", "response": started.response}
+    else:
+        client_part = {
+            "client": "plugin",
+            "launch": {"argv": launch.argv, "environment": launch.environment, "secrets": launch.secrets},
+            "plugin_version": plugin.version_label,
+        }
     document = {
         "version": HANDOFF_VERSION,
-        "launch": {"argv": launch.argv, "environment": launch.environment, "secrets": launch.secrets},
-        "plugin_version": plugin.version_label,
+        **client_part,
         "needs_port": request.is_port_forwarding,
         "ready_timeout": ready_timeout,
         "log_path": log_path,
@@ -278,6 +287,10 @@ class Supervisor:
 
         document = self.document
         source = self._source()
+        if document.get("client") == "native":
+            from ssmex.supervisor_native import run_native
+
+            return run_native(self, reply, source)
         launch_data = document["launch"]
         launch = PluginLaunch(argv=list(launch_data["argv"]), environment=dict(launch_data["environment"]), response_json="", secrets=list(launch_data["secrets"]))
         for secret in launch.secrets:
