@@ -1,0 +1,223 @@
+"""start-session with --client: the choice between the plugin and the native client, and
+native sessions run by the ssmex command against the emulator's SSM API and data channel."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from conftest import INSTANCE_ID, SECRET_ACCESS_KEY, SESSION_TOKEN
+from ssmex.emulator.datachannel import start_data_channel_server
+from ssmex.emulator.harness import EchoServer
+from ssmex.plugin import standard_locations
+from ssmex.process import process_alive
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def data_channel(emulator, ssm_endpoint):
+    server = start_data_channel_server(emulator)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def no_plugin(tmp_path, monkeypatch):
+    """A PATH with no session-manager-plugin on it (the interpreter stays reachable by its full path)."""
+    if any(os.path.exists(path) for path in standard_locations()):
+        pytest.skip("a session-manager-plugin is installed in a standard location on this machine")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def start(run_ssmex, endpoint, *extra, env=None, input=None):
+    return run_ssmex(
+        "start-session", "--target", INSTANCE_ID, "--region", REGION, "--endpoint-url", endpoint, *extra,
+        env=env, input=input,
+    )
+
+
+def operations(emulator):
+    return [call.operation for call in emulator.calls]
+
+
+def test_auto_picks_native_without_plugin(run_ssmex, ssm_endpoint, data_channel, emulator, no_plugin):
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--document-name", "AWS-StartNonInteractiveCommand",
+        "--parameters", "command=echo native", "--debug",
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "native" in completed.stdout
+    assert "client auto (from the default): using the native client, because session-manager-plugin was not found" in completed.stderr
+    assert operations(emulator) == ["StartSession"]
+
+
+def test_auto_picks_plugin_on_path(run_ssmex, ssm_endpoint, data_channel, standin, emulator):
+    completed = start(run_ssmex, ssm_endpoint.endpoint_url, "--debug")
+
+    assert completed.returncode == 0, completed.stderr
+    assert f"using session-manager-plugin, because it was found at {standin.path}" in completed.stderr
+    assert len(standin.runs()) == 1
+
+
+def test_client_variable_picks_native(run_ssmex, ssm_endpoint, data_channel, standin, emulator):
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--document-name", "AWS-StartNonInteractiveCommand",
+        "--parameters", "command=echo from-native", "--debug", env={"SSMEX_CLIENT": "native"},
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "from-native" in completed.stdout
+    assert "using the native client (from SSMEX_CLIENT)" in completed.stderr
+    assert standin.runs() == []
+
+
+def test_client_flag_wins_over_variable(run_ssmex, ssm_endpoint, data_channel, standin):
+    completed = start(run_ssmex, ssm_endpoint.endpoint_url, "--client", "plugin", env={"SSMEX_CLIENT": "native"})
+
+    assert completed.returncode == 0, completed.stderr
+    assert len(standin.runs()) == 1
+
+
+@pytest.mark.parametrize(
+    "arguments,env,origin",
+    [
+        (["--client", "fast"], {}, "--client"),
+        ([], {"SSMEX_CLIENT": "builtin"}, "SSMEX_CLIENT"),
+    ],
+)
+def test_invalid_client_is_usage_error(run_ssmex, ssm_endpoint, emulator, arguments, env, origin):
+    completed = start(run_ssmex, ssm_endpoint.endpoint_url, *arguments, env=env)
+
+    assert completed.returncode == 2
+    assert f"(from {origin}) is invalid; use auto, plugin or native." in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert emulator.calls == []
+
+
+@pytest.mark.parametrize("status", [0, 3, 42])
+def test_native_command_returns_remote_exit_code(run_ssmex, ssm_endpoint, data_channel, emulator, status):
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--client", "native",
+        "--document-name", "AWS-StartNonInteractiveCommand", "--parameters", f"command=exit {status}",
+    )
+
+    assert completed.returncode == status, completed.stderr
+    assert operations(emulator) == ["StartSession"]
+
+
+def test_native_shell_reads_piped_stdin(run_ssmex, ssm_endpoint, data_channel, emulator):
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--client", "native", input="echo piped-line\nwhoami\nexit 5\n",
+    )
+
+    assert completed.returncode == 5, completed.stderr
+    assert "piped-line" in completed.stdout
+    assert "ssm-user" in completed.stdout
+
+
+def test_native_failure_terminates_session(run_ssmex, ssm_endpoint, data_channel, emulator, tmp_path):
+    # The local listener cannot bind in a folder that does not exist, so the client fails
+    # after StartSession.
+    socket_path = tmp_path / "missing-folder" / "forward.sock"
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--client", "native",
+        "--document-name", "AWS-StartPortForwardingSession",
+        "--parameters", json.dumps({"portNumber": ["22"], "localUnixSocket": [str(socket_path)]}),
+    )
+
+    assert completed.returncode == 1
+    assert operations(emulator) == ["StartSession", "TerminateSession"]
+    session_id = next(iter(emulator.sessions))
+    assert f"so session {session_id} was terminated." in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_native_port_prints_bound_port(ssmex_command, ssm_endpoint, data_channel, emulator):
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
+    process = subprocess.Popen(
+        ssmex_command + [
+            "start-session", "--target", INSTANCE_ID, "--region", REGION, "--endpoint-url", ssm_endpoint.endpoint_url,
+            "--client", "native", "--document-name", "AWS-StartPortForwardingSession",
+            "--parameters", "portNumber=22,localPortNumber=0",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        while line and "opened for sessionId" not in line:
+            line = process.stdout.readline()
+        port = int(line.split()[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"ping")
+            assert connection.recv(4) == b"ping"
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        echo.close()
+
+    assert process.returncode == 0
+    assert operations(emulator) == ["StartSession"]
+    channel = data_channel.channel_for(next(iter(emulator.sessions)))
+    assert channel.flags, "the client sent no TerminateSession flag on Ctrl+C"
+
+
+def test_native_debug_output_has_no_secrets(run_ssmex, ssm_endpoint, data_channel, emulator):
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--client", "native", "--debug",
+        "--document-name", "AWS-StartNonInteractiveCommand", "--parameters", "command=whoami",
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    token = next(iter(emulator.sessions.values())).token
+    for secret in (token, SECRET_ACCESS_KEY, SESSION_TOKEN):
+        assert secret not in completed.stdout + completed.stderr
+
+
+def test_native_pass_thru_and_stop(run_ssmex, ssm_endpoint, data_channel, emulator):
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
+    try:
+        completed = start(
+            run_ssmex, ssm_endpoint.endpoint_url, "--client", "native", "--pass-thru",
+            "--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber=22,localPortNumber=0",
+        )
+        assert completed.returncode == 0, completed.stderr
+        record = json.loads(completed.stdout)
+        try:
+            assert record["Client"] == "native"
+            assert record["Alive"] is True
+            with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
+                connection.sendall(b"background")
+                received = b""
+                while len(received) < 10:
+                    chunk = connection.recv(10 - len(received))
+                    if not chunk:
+                        break
+                    received += chunk
+            assert received == b"background"
+
+            stopped = run_ssmex("sessions", "stop", record["SessionId"])
+        finally:
+            if process_alive(record["ProcessId"]):
+                os.kill(record["ProcessId"], 9)
+    finally:
+        echo.close()
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert operations(emulator) == ["StartSession", "TerminateSession"]
+    assert not process_alive(record["ProcessId"])
+    listed = run_ssmex("sessions", "list", "--json")
+    assert json.loads(listed.stdout) == []
