@@ -221,3 +221,62 @@ def test_native_pass_thru_and_stop(run_ssmex, ssm_endpoint, data_channel, emulat
     assert not process_alive(record["ProcessId"])
     listed = run_ssmex("sessions", "list", "--json")
     assert json.loads(listed.stdout) == []
+
+
+@pytest.fixture
+def kms_data_channel(data_channel, monkeypatch):
+    from ssmex.emulator.kms import FakeKms
+
+    kms = FakeKms().start()
+    data_channel.kms = kms
+    data_channel.kms_key_id = "alias/session-manager"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", kms.endpoint_url)
+    yield kms
+    kms.close()
+
+
+def test_native_kms_session_through_cli(run_ssmex, ssm_endpoint, kms_data_channel, emulator):
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--client", "native",
+        "--document-name", "AWS-StartNonInteractiveCommand", "--parameters", "command=echo sealed",
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "sealed" in completed.stdout
+    assert len(kms_data_channel.contexts) == 1
+
+
+def test_native_kms_without_cryptography(run_ssmex, ssm_endpoint, kms_data_channel, emulator, tmp_path):
+    # A package named cryptography that fails to import stands for a build without it.
+    blocker = tmp_path / "blocker" / "cryptography"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('cryptography is left out of this build')\n")
+    pythonpath = os.pathsep.join([str(blocker.parent), os.environ["PYTHONPATH"]])
+
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--client", "native",
+        "--document-name", "AWS-StartNonInteractiveCommand", "--parameters", "command=echo sealed",
+        env={"PYTHONPATH": pythonpath},
+    )
+
+    assert completed.returncode == 1
+    assert "requires KMS encryption, which this ssmex cannot do because the cryptography package is missing" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert "sealed" not in completed.stdout
+    assert operations(emulator) == ["StartSession", "TerminateSession"]
+
+
+def test_native_pass_thru_failure_terminates_session(run_ssmex, ssm_endpoint, data_channel, emulator, tmp_path):
+    socket_path = tmp_path / "missing-folder" / "forward.sock"
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--client", "native", "--pass-thru",
+        "--document-name", "AWS-StartPortForwardingSession",
+        "--parameters", json.dumps({"portNumber": ["22"], "localUnixSocket": [str(socket_path)]}),
+    )
+
+    assert completed.returncode == 9
+    session_id = next(iter(emulator.sessions))
+    assert "Cannot perform start session" in completed.stderr
+    assert f"so session {session_id} was terminated" in completed.stderr
+    assert operations(emulator) == ["StartSession", "TerminateSession"]
+    assert json.loads(run_ssmex("sessions", "list", "--json").stdout) == []

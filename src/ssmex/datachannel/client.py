@@ -469,7 +469,8 @@ class NativeSession:
 
     def fail(self, reason: str) -> None:
         if not self._done.is_set():
-            logger.error("%s", reason)
+            # run() raises the reason as DataChannelError, and the caller reports it once.
+            logger.debug("session %s failed: %s", self.session_id, reason)
             self._error = reason
             self._done.set()
 
