@@ -1,7 +1,7 @@
 """Choosing between session-manager-plugin and ssmex's native client, and running the native one.
 
 The native client (`ssmex.datachannel`) speaks the Session Manager data channel itself, so
-a session needs no plugin. This module holds what the engine needs around it: the
+a session needs no plugin. This module contains what the engine needs around it: the
 --client choice, the session options and a resume callable that resolves credentials
 again for every reconnect. It imports the data channel only when a session uses it,
 because websockets costs start-up time that plugin sessions do not need.
@@ -78,7 +78,7 @@ def resume_callable(settings: AwsSettings, session_id: str) -> Callable[[], str 
 
 
 def kms_client_factory(aws: AwsContext) -> Callable[[], Any]:
-    """Return a factory of KMS clients for sessions whose agent asks for KMS encryption.
+    """Return a factory of KMS clients for sessions whose agent requests KMS encryption.
 
     The KMS endpoint is botocore's own: set AWS_ENDPOINT_URL_KMS to point it elsewhere.
     """

@@ -116,11 +116,13 @@ def run_native(supervisor: Supervisor, reply: IO[bytes], source: Source) -> int:
 
     record = records.SessionRecord(ProcessId=os.getpid(), LocalPort=client.local_port, Client="native", **document["record"])
     expiry = source.expiry()
-    record.extra = {
-        "Supervised": True,
-        "Credentials": "in-process",
-        "CredentialsExpire": "refreshed by ssmex" if source.refreshable else (iso8601(expiry) if expiry else "unknown"),
-    }
+    if source.refreshable:
+        expires = "refreshed by ssmex"
+    elif expiry is not None:
+        expires = iso8601(expiry)
+    else:
+        expires = "unknown"
+    record.extra = {"Supervised": True, "Credentials": "in-process", "CredentialsExpire": expires}
     records.save(record)
     _reply(reply, {"ok": True, "record": asdict(record)})
     return _watch(supervisor, client, record, source)
