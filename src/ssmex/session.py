@@ -195,16 +195,17 @@ def run_with_plugin(
     )
 
 
-def run_with_native(aws: AwsContext, request: SessionRequest) -> int:
+def run_with_native(aws: AwsContext, request: SessionRequest, on_listening: Callable[[object], None] | None = None) -> int:
     """Start a session and run the native client in the foreground until it ends.
 
+    on_listening is called with a port session's bound local port (or Unix socket path).
     Returns the client's exit status: the remote exit code for command sessions.
     """
     request.validate()
     aws.check_credentials()
     started = start(aws, request)
     try:
-        return native.run_native(started.response, aws, request.target)
+        return native.run_native(started.response, aws, request.target, on_listening=on_listening)
     except SsmexError as error:
         ended = started.terminate("the native client failed")
         state = "was terminated" if ended else "could not be terminated; end it in the console"
