@@ -27,6 +27,14 @@ KEPT_SERVICES: dict[str, str] = {
     "kms": "KMS-encrypted sessions",
 }
 
+# Packages the single-file build leaves out to stay within its size budget, with what is
+# lost. The onedir build keeps them. ssmex reads RSA keys without a passphrase and decrypts
+# Windows passwords in pure Python (ssmex.rsa), so only the features named here need them.
+ONEFILE_EXCLUDED_PACKAGES: dict[str, str] = {
+    "cryptography": "passphrase-protected key files for rdp, and KMS-encrypted sessions in the native client (4.5 MB)",
+    "cffi": "used only by cryptography",
+}
+
 # Files inside a service's version folder that botocore never reads when it runs:
 # examples-1.json only feeds the AWS CLI's generated documentation.
 DROPPED_SERVICE_FILES = frozenset({"examples-1.json"})

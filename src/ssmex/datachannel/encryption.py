@@ -20,7 +20,7 @@ import base64
 import hashlib
 import os
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from ssmex.errors import ExitCode, SsmexError
 
 NONCE_SIZE = 12
 DATA_KEY_BYTES = 64
@@ -30,16 +30,30 @@ class EncryptionError(ValueError):
     """A payload or challenge that fails to decrypt."""
 
 
+def _aes_gcm(key: bytes):
+    """Return cryptography's AES-GCM for key; imported here because the single-file
+    executable leaves the cryptography package out."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM as cipher
+    except ImportError:
+        raise SsmexError(
+            "This session is KMS-encrypted, and this build of ssmex does not include the cryptography "
+            "package that it needs; use the onedir build, pip-installed ssmex or --client plugin.",
+            ExitCode.ERROR,
+        ) from None
+    return cipher(key)
+
+
 def _seal(key: bytes, plaintext: bytes) -> bytes:
     nonce = os.urandom(NONCE_SIZE)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, None)
+    return nonce + _aes_gcm(key).encrypt(nonce, plaintext, None)
 
 
 def _open(key: bytes, ciphertext: bytes) -> bytes:
     if len(ciphertext) < NONCE_SIZE + 16:
         raise EncryptionError(f"encrypted payload of {len(ciphertext)} bytes is too short")
     try:
-        return AESGCM(key).decrypt(ciphertext[:NONCE_SIZE], ciphertext[NONCE_SIZE:], None)
+        return _aes_gcm(key).decrypt(ciphertext[:NONCE_SIZE], ciphertext[NONCE_SIZE:], None)
     except Exception as error:  # cryptography raises InvalidTag with no message
         raise EncryptionError(f"payload failed AES-GCM authentication ({type(error).__name__})") from None
 
