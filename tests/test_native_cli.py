@@ -260,10 +260,11 @@ def test_native_kms_without_cryptography(run_ssmex, ssm_endpoint, kms_data_chann
     )
 
     assert completed.returncode == 1
-    assert "requires KMS encryption, which this ssmex cannot do because the cryptography package is missing" in completed.stderr
+    assert "This session is KMS-encrypted, and this build of ssmex does not include the cryptography package" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert "sealed" not in completed.stdout
     assert operations(emulator) == ["StartSession", "TerminateSession"]
+    assert kms_data_channel.contexts == [], "a data key was requested for a session that cannot use it"
 
 
 def test_native_pass_thru_failure_terminates_session(run_ssmex, ssm_endpoint, data_channel, emulator, tmp_path):

@@ -378,12 +378,13 @@ class NativeSession:
 
     def _prepare_encryption(self, parameters: dict) -> tuple[Optional[dict], str]:
         """Get a data key from KMS; return (ActionResult, "") or (None, error)."""
+        from ssmex.datachannel import encryption
+
         try:
-            from ssmex.datachannel import encryption
-        except ImportError:
+            encryption.require_aes_gcm()
+        except SsmexError as error:
             # A build without the cryptography package still runs unencrypted sessions.
-            self.fail(f"session {self.session_id} requires KMS encryption, which this ssmex cannot do "
-                      "because the cryptography package is missing; install ssmex with pip or use --client plugin")
+            self.fail(error.message)
             return None, "KMS encryption is not available in this client"
 
         key_id = parameters.get("KMSKeyId") or ""
