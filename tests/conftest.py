@@ -23,6 +23,7 @@ sys.path.insert(0, str(GUARD))
 import ssmex_network_guard  # noqa: E402
 
 from ssmex.emulator.api import EmulatedInstance, Emulator, SsmApiServer  # noqa: E402
+from ssmex.emulator.ec2 import Ec2ApiServer  # noqa: E402
 
 ssmex_network_guard.install()
 
@@ -93,6 +94,14 @@ def emulator() -> Emulator:
 @pytest.fixture
 def ssm_endpoint(emulator: Emulator):
     with SsmApiServer(emulator) as server:
+        yield server
+
+
+@pytest.fixture
+def ec2_endpoint(emulator: Emulator, monkeypatch: pytest.MonkeyPatch):
+    """The emulator's EC2 endpoint, named in AWS_ENDPOINT_URL_EC2 as botocore reads it."""
+    with Ec2ApiServer(emulator) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", server.endpoint_url)
         yield server
 
 

@@ -3,8 +3,11 @@
 It follows the official plugin's argv contract and prints the plugin's lines. Each run
 with six arguments writes argv, the environment and the decoded StartSession response
 to a JSON file in STANDIN_RECORD_DIR. STANDIN_MODE picks what it does next:
-exit (default), port, panic, hang. STANDIN_VERSION sets what --version prints, and
-STANDIN_VANISH=1 makes it delete itself after printing the version.
+exit (default), port, stdio, panic, hang. In port mode it listens on STANDIN_LOCAL_PORT,
+else on the request's localPortNumber, else on any free port, and echoes each connection.
+In stdio mode (AWS-StartSSHSession) it writes its own lines to stderr and copies stdin to
+stdout, or to and from the TCP address in STANDIN_STDIO_CONNECT (host:port).
+STANDIN_VERSION sets what --version prints, and STANDIN_VANISH=1 makes it delete itself after printing the version.
 
 ResumeSession, as the plugin calls it after its websocket drops: the stand-in resolves
 credentials in the order of the plugin's AWS SDK, signs with SigV4 and POSTs to the
@@ -183,6 +186,48 @@ def echo(connection: socket.socket) -> None:
             connection.sendall(data)
 
 
+def local_port(args: list) -> int:
+    if os.environ.get("STANDIN_LOCAL_PORT"):
+        return int(os.environ["STANDIN_LOCAL_PORT"])
+    try:
+        parameters = json.loads(args[4]).get("Parameters") or {}
+        return int((parameters.get("localPortNumber") or ["0"])[0])
+    except (IndexError, ValueError, AttributeError):
+        return 0
+
+
+def relay_stdio(address) -> None:
+    """Copy stdin to stdout, or between stdin/stdout and a TCP connection to address."""
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    if not address:
+        while True:
+            data = stdin.read1(65536)
+            if not data:
+                return
+            stdout.write(data)
+            stdout.flush()
+    host, port = address.rsplit(":", 1)
+    connection = socket.create_connection((host, int(port)))
+
+    def downstream() -> None:
+        while True:
+            data = connection.recv(65536)
+            if not data:
+                os._exit(0)
+            stdout.write(data)
+            stdout.flush()
+
+    threading.Thread(target=downstream, daemon=True).start()
+    while True:
+        data = stdin.read1(65536)
+        if not data:
+            connection.shutdown(socket.SHUT_WR)
+            time.sleep(1)
+            return
+        connection.sendall(data)
+
+
 def main(args: list) -> int:
     if not args:
         print("The Session Manager plugin was installed successfully. Use the AWS CLI to start a session.")
@@ -207,17 +252,23 @@ def main(args: list) -> int:
     session_id = response["sessionid"]
     record = {"argv": args, "env": environment, "response": json.loads(raw), "events": [], "pid": os.getpid(), "started_at": STARTED_AT}
     write_record(record)
-    print(f"\nStarting session with SessionId: {session_id}", flush=True)
+    mode = os.environ.get("STANDIN_MODE", "exit")
+    if mode != "stdio":
+        print(f"\nStarting session with SessionId: {session_id}", flush=True)
     for _ in range(int(os.environ.get("STANDIN_RESUMES") or 0)):
         record_resume(record, args, session_id)
     if os.environ.get("STANDIN_RESUME_TRIGGER") or os.environ.get("STANDIN_RESUME_INTERVAL"):
         threading.Thread(target=watch_resume_requests, args=(record, args, session_id), daemon=True).start()
-    mode = os.environ.get("STANDIN_MODE", "exit")
     if mode == "panic":
         print("panic: runtime error: invalid memory address", file=sys.stderr, flush=True)
         return 2
     if mode == "hang":
         time.sleep(3600)
+        return 0
+    if mode == "stdio":
+        print(f"Starting session with SessionId: {session_id}", file=sys.stderr, flush=True)
+        relay_stdio(os.environ.get("STANDIN_STDIO_CONNECT"))
+        print(f"Exiting session with sessionId: {session_id}.", file=sys.stderr, flush=True)
         return 0
     if mode == "port":
         def on_signal(number, frame):
@@ -231,7 +282,7 @@ def main(args: list) -> int:
             signal.signal(number, on_signal)
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", int(os.environ.get("STANDIN_LOCAL_PORT", "0"))))
+        listener.bind(("127.0.0.1", local_port(args)))
         listener.listen()
         port = listener.getsockname()[1]
         print(f"Port {port} opened for sessionId {session_id}.", end="", flush=True)

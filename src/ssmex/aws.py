@@ -178,6 +178,9 @@ _ERROR_ADVICE: dict[str, tuple[ExitCode, str]] = {
     "ThrottlingException": (ExitCode.AWS_ERROR, "wait a moment and try again"),
     "DoesNotExistException": (ExitCode.AWS_ERROR, "check the session or target id"),
     "InternalServerError": (ExitCode.AWS_ERROR, "the service failed; try again"),
+    "UnauthorizedOperation": (ExitCode.ACCESS_DENIED, "ask for the permission named above or use another profile"),
+    "InvalidInstanceID.NotFound": (ExitCode.USAGE, "check the instance id and the region"),
+    "InvalidInstanceID.Malformed": (ExitCode.USAGE, "check the instance id"),
 }
 
 

@@ -8,7 +8,10 @@ import os
 import sys
 from typing import Any
 
+from ssmex import targets
 from ssmex.aws import AwsContext, AwsSettings
+from ssmex.cli.choose import terminal_chooser
+from ssmex.errors import ExitCode, SsmexError
 from ssmex.handoff import ENVIRONMENT_VARIABLE, MODE_NAMES
 from ssmex.native import CLIENT_NAMES
 from ssmex.native import ENVIRONMENT_VARIABLE as CLIENT_VARIABLE
@@ -67,3 +70,33 @@ def client_option(parser: argparse.ArgumentParser) -> None:
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + os.linesep)
     sys.stdout.flush()
+
+
+def ec2_endpoint_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ec2-endpoint-url",
+        metavar="URL",
+        default=None,
+        help="EC2 endpoint URL for Name tags, addresses and passwords (default: AWS_ENDPOINT_URL_EC2, then botocore's)",
+    )
+
+
+def resolve_target(
+    args: argparse.Namespace, aws: AwsContext, text: str | None, interactive: bool = True, managed_nodes: bool = True
+) -> str:
+    """Turn TARGET (an id, a Name tag value or nothing) into an id, asking on a terminal when unclear."""
+    if text is None or not targets.is_target_id(text):
+        # A look-up is the first API call, so missing credentials are reported the usual way first.
+        aws.check_credentials()
+    chooser = terminal_chooser() if interactive else None
+    return targets.resolve(aws, text, chooser, getattr(args, "ec2_endpoint_url", None), managed_nodes)
+
+
+def require_target_or_terminal(text: str | None, option: str) -> None:
+    """Reject a missing target before anything else when no terminal can show the picker."""
+    if text is None and terminal_chooser() is None:
+        raise SsmexError(
+            f"No target was given and there is no terminal to pick one on; pass {option} with an instance id, "
+            "a managed node id or a Name tag value.",
+            ExitCode.USAGE,
+        )

@@ -49,6 +49,15 @@ class EmulatedInstance:
     port_map: dict[int, tuple[str, int]] = field(default_factory=dict)
     # Remote host → loopback address, for forwarding to a remote host.
     host_map: dict[str, str] = field(default_factory=dict)
+    # What the EC2 API shows (ssmex.emulator.ec2): the instance state, its public address,
+    # and for Windows instances the key pair's public key (PEM) and the Administrator
+    # password that GetPasswordData returns encrypted to that key.
+    state: str = "running"
+    public_ip: str = ""
+    public_dns: str = ""
+    key_name: str = ""
+    key_public_pem: str = ""
+    password: str = ""
 
     def describe(self) -> dict[str, Any]:
         return {

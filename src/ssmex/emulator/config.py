@@ -6,6 +6,10 @@ A file looks like:
                     "platform": "Linux", "agent_version": "3.3.1142.0",
                     "ports": {"22": "127.0.0.1:2222"}, "hosts": {"db.internal": "127.0.0.1"}}]}
 
+EC2 fields are optional: "state" (running, stopped, ...), "public_ip" (loopback),
+"public_dns", "key_name", "key_public_pem_file" (the key pair's public key, PEM) and
+"password" (what GetPasswordData returns, encrypted to that key).
+
 Every address the emulator may dial must be a loopback address.
 """
 
@@ -74,7 +78,21 @@ def instance_from_dict(data: dict[str, Any]) -> EmulatedInstance:
         agent_version=str(data.get("agent_version", DEFAULT_AGENT_VERSION)),
         port_map=ports,
         host_map=hosts,
+        state=str(data.get("state", "running")),
+        public_ip=require_loopback(str(data["public_ip"]), f"the public_ip of {instance_id}") if data.get("public_ip") else "",
+        public_dns=str(data.get("public_dns", "")),
+        key_name=str(data.get("key_name", "")),
+        key_public_pem=_read_text(data["key_public_pem_file"], instance_id) if data.get("key_public_pem_file") else "",
+        password=str(data.get("password", "")),
     )
+
+
+def _read_text(path: str, instance_id: str) -> str:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise _invalid(f"the key_public_pem_file {path} of {instance_id} cannot be read ({error})") from None
 
 
 def load_instances(path: str | None) -> list[EmulatedInstance]:

@@ -45,10 +45,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.set_defaults(handler=run)
 
 
-def environment_lines(endpoint: str) -> list[str]:
+def environment_lines(endpoint: str, ec2_endpoint: str | None = None) -> list[str]:
     """Return the commands that point ssmex or the AWS CLI at the emulator, for this OS's shell."""
     settings = {
         "AWS_ENDPOINT_URL_SSM": endpoint,
+        **({"AWS_ENDPOINT_URL_EC2": ec2_endpoint} if ec2_endpoint else {}),
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
@@ -63,21 +64,23 @@ def run(args: argparse.Namespace) -> int:
     from ssmex.emulator.api import Emulator, SsmApiServer
     from ssmex.emulator.config import apply_forwards, load_instances
     from ssmex.emulator.datachannel import DataChannelServer
+    from ssmex.emulator.ec2 import Ec2ApiServer
 
     logging.getLogger("ssmex.emulator").setLevel(logging.DEBUG if args.debug else logging.INFO)
     instances = load_instances(args.config)
     apply_forwards(instances, args.forward)
     emulator = Emulator(instances)
     stopped = threading.Event()
-    with SsmApiServer(emulator, port=args.port) as server, DataChannelServer(emulator, port=args.data_channel_port) as channel:
-        print(f"ssmex emulator: SSM API at {server.endpoint_url}", flush=True)
+    data_channel = DataChannelServer(emulator, port=args.data_channel_port)
+    with SsmApiServer(emulator, port=args.port) as server, Ec2ApiServer(emulator) as ec2_server, data_channel as channel:
+        print(f"ssmex emulator: SSM API at {server.endpoint_url}, EC2 API at {ec2_server.endpoint_url}", flush=True)
         print(f"ssmex emulator: data channel at {channel.url}", flush=True)
         for instance in emulator.instances.values():
             print(f"  {instance.instance_id}  {instance.name or '-':14} {instance.platform:8} {instance.ping_status}", flush=True)
             for remote_port, (host, port) in sorted(instance.port_map.items()):
                 print(f"    port {remote_port} -> {host}:{port}", flush=True)
         print("Point ssmex or the AWS CLI at it (fake credentials):", flush=True)
-        for line in environment_lines(server.endpoint_url):
+        for line in environment_lines(server.endpoint_url, ec2_server.endpoint_url):
             print(f"  {line}", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
         try:

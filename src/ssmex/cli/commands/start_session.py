@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 
 from ssmex import native, session
-from ssmex.cli.context import aws_context, client_option, credentials_option, plugin_option, print_json
+from ssmex.cli.context import (
+    aws_context,
+    client_option,
+    credentials_option,
+    ec2_endpoint_option,
+    plugin_option,
+    print_json,
+    require_target_or_terminal,
+    resolve_target,
+)
 from ssmex.parameters import parse_parameters
 
 HELP = "start a session and run it with session-manager-plugin or the native client"
@@ -22,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "Waits for the session to end unless --pass-thru is given."
         ),
     )
-    parser.add_argument("--target", required=True, help="instance id (i-...) or managed node id (mi-...)")
+    parser.add_argument(
+        "--target",
+        help="instance id (i-...), managed node id (mi-...) or Name tag value (default: pick on a terminal)",
+    )
     parser.add_argument("--document-name", help="session document, such as AWS-StartPortForwardingSession (default: a shell)")
     parser.add_argument(
         "--parameters",
@@ -31,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--reason", help="reason for the session, shown in the session history (1-256 characters)")
     plugin_option(parser)
     client_option(parser)
+    ec2_endpoint_option(parser)
     credentials_option(parser)
     parser.add_argument(
         "--pass-thru",
@@ -48,14 +61,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
+    require_target_or_terminal(args.target, "--target")
+    client = native.choose_client(args.client, args.plugin)
+    parameters = parse_parameters(args.parameters)
+    aws = aws_context(args)
     request = session.SessionRequest(
-        target=args.target,
+        target=resolve_target(args, aws, args.target),
         document_name=args.document_name,
-        parameters=parse_parameters(args.parameters),
+        parameters=parameters,
         reason=args.reason,
     )
-    client = native.choose_client(args.client, args.plugin)
-    aws = aws_context(args)
     if args.pass_thru:
         record = session.start_in_background(
             aws,

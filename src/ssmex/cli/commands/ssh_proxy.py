@@ -1,0 +1,42 @@
+"""ssmex ssh-proxy: the ProxyCommand for ssh, through AWS-StartSSHSession.
+
+Standard output carries nothing but the tunnel's bytes: ssmex writes every message to
+standard error, and never prompts, because standard input belongs to ssh.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ssmex import session
+from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, resolve_target
+from ssmex.errors import ExitCode, SsmexError
+
+SSH_DOCUMENT = "AWS-StartSSHSession"
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "ssh-proxy",
+        parents=[common],
+        help="connect ssh's standard input and output to a port on an instance (ProxyCommand)",
+        description=(
+            "For ssh's ProxyCommand: ProxyCommand ssmex ssh-proxy %%h %%p. HOST is an instance id, a managed node "
+            "id or a Name tag value; PORT is the SSH port on the instance."
+        ),
+    )
+    parser.add_argument("host", metavar="HOST", help="instance id, managed node id or Name tag value (ssh's %%h)")
+    parser.add_argument("port", metavar="PORT", help="SSH port on the instance (ssh's %%p)")
+    plugin_option(parser)
+    credentials_option(parser)
+    ec2_endpoint_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.port.isdigit() or not 1 <= int(args.port) <= 65535:
+        raise SsmexError(f"The port {args.port!r} is not a port number; use 1 to 65535.", ExitCode.USAGE)
+    aws = aws_context(args)
+    target = resolve_target(args, aws, args.host, interactive=False)
+    request = session.SessionRequest(target=target, document_name=SSH_DOCUMENT, parameters={"portNumber": [str(int(args.port))]})
+    return session.run_with_plugin(aws, request, plugin_path=args.plugin, credentials=args.credentials)
