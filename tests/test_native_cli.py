@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -42,6 +43,32 @@ def start(run_ssmex, endpoint, *extra, env=None, input=None):
         "start-session", "--target", INSTANCE_ID, "--region", REGION, "--endpoint-url", endpoint, *extra,
         env=env, input=input,
     )
+
+
+def read_line_containing(stream, text: str, timeout: float = 30) -> str:
+    """Return the first line of a child's text output that contains text, reading on a thread for the deadline."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in iter(stream.readline, ""):
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if not line:
+            break
+        if text in line:
+            return line
+    raise AssertionError(f"no line containing {text!r} within {timeout} s")
 
 
 def operations(emulator):
@@ -153,9 +180,7 @@ def test_native_port_prints_bound_port(ssmex_command, ssm_endpoint, data_channel
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )
     try:
-        line = process.stdout.readline()
-        while line and "opened for sessionId" not in line:
-            line = process.stdout.readline()
+        line = read_line_containing(process.stdout, "opened for sessionId")
         port = int(line.split()[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(b"ping")
@@ -281,3 +306,102 @@ def test_native_pass_thru_failure_terminates_session(run_ssmex, ssm_endpoint, da
     assert f"so session {session_id} was terminated" in completed.stderr
     assert operations(emulator) == ["StartSession", "TerminateSession"]
     assert json.loads(run_ssmex("sessions", "list", "--json").stdout) == []
+
+
+def read_exactly(stream, size: int, timeout: float = 30) -> bytes:
+    """Read size bytes from a child's binary stream on a thread, so the wait has a deadline."""
+    import threading
+
+    received = bytearray()
+
+    def read() -> None:
+        while len(received) < size:
+            chunk = stream.read1(size - len(received)) if hasattr(stream, "read1") else stream.read(size - len(received))
+            if not chunk:
+                return
+            received.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return bytes(received)
+
+
+def test_ssh_proxy_native_round_trip(ssmex_command, ssm_endpoint, data_channel, emulator):
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
+    payload = b"SSH-2.0-test\r\n" + bytes(range(256)) * 16
+    process = subprocess.Popen(
+        ssmex_command + ["ssh-proxy", INSTANCE_ID, "22", "--client", "native", "--region", REGION,
+                         "--endpoint-url", ssm_endpoint.endpoint_url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        process.stdin.write(payload)
+        process.stdin.flush()
+        received = read_exactly(process.stdout, len(payload))
+        process.stdin.close()
+        process.wait(timeout=30)
+        stderr = process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        echo.close()
+
+    assert received == payload
+    assert process.returncode == 0, stderr
+    assert emulator.calls[0].body["DocumentName"] == "AWS-StartSSHSession"
+
+
+def test_port_forward_native_pass_thru(run_ssmex, ssm_endpoint, data_channel, emulator):
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[5432] = ("127.0.0.1", echo.port)
+    try:
+        completed = run_ssmex(
+            "port-forward", INSTANCE_ID, "--remote-port", "5432", "--client", "native", "--pass-thru",
+            "--region", REGION, "--endpoint-url", ssm_endpoint.endpoint_url,
+        )
+        assert completed.returncode == 0, completed.stderr
+        record = json.loads(completed.stdout)
+        try:
+            assert record["Client"] == "native"
+            assert f"localhost:{record['LocalPort']} -> {INSTANCE_ID}:5432" in completed.stderr
+            with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
+                connection.sendall(b"select 1")
+                assert read_exactly(connection.makefile("rb"), 8) == b"select 1"
+            stopped = run_ssmex("sessions", "stop", record["SessionId"])
+        finally:
+            if process_alive(record["ProcessId"]):
+                os.kill(record["ProcessId"], 9)
+    finally:
+        echo.close()
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert operations(emulator) == ["StartSession", "TerminateSession"]
+
+
+def test_port_forward_native_foreground(ssmex_command, ssm_endpoint, data_channel, emulator):
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[5432] = ("127.0.0.1", echo.port)
+    process = subprocess.Popen(
+        ssmex_command + ["port-forward", INSTANCE_ID, "--remote-port", "5432", "--client", "native",
+                         "--region", REGION, "--endpoint-url", ssm_endpoint.endpoint_url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        announced = read_line_containing(process.stderr, " -> ")
+        port = int(announced.split()[0].split(":")[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"ping")
+            assert read_exactly(connection.makefile("rb"), 4) == b"ping"
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        echo.close()
+
+    assert announced.startswith(f"localhost:{port} -> {INSTANCE_ID}:5432")
+    assert process.returncode == 0
