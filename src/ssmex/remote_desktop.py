@@ -94,11 +94,11 @@ def rdp_over_session(
     ready_timeout: float = session.DEFAULT_READY_TIMEOUT,
     ec2_endpoint_url: str | None = None,
     credentials: str | None = None,
-    client: str = "plugin",
+    session_client: str = "plugin",
 ) -> int:
     """Forward a local port to the instance's RDP port and run the RDP client on it.
 
-    client is "plugin" or "native": what runs the port forward.
+    session_client is "plugin" or "native": what runs the port forward.
     """
     require_online(aws, instance_id)
     client = rdp.find_client() if launch_client else None
@@ -108,7 +108,7 @@ def rdp_over_session(
 
     with termination_signals_interrupt():
         record = forwarding.forward_in_background(
-            aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials, client=client
+            aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials, client=session_client
         )
         try:
             target = rdp.RdpTarget(host="localhost", port=record.LocalPort or port, password=password)

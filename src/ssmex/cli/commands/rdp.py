@@ -111,7 +111,7 @@ def run_rdp(args: argparse.Namespace) -> int:
         ready_timeout=args.ready_timeout,
         ec2_endpoint_url=args.ec2_endpoint_url,
         credentials=args.credentials,
-        client=client,
+        session_client=client,
     )
 
 
