@@ -132,13 +132,20 @@ def run_demo() -> DemoResult:
             try:
                 if not listening.wait(LISTEN_TIMEOUT) or not bound:
                     reason = outcome.get("error") or f"no local port within {LISTEN_TIMEOUT:g} seconds"
-                    raise SsmexError(f"The demo's native client did not open its local port ({reason}).", ExitCode.ERROR)
+                    raise SsmexError(
+                        f"The demo's native client did not open its local port ({reason}); "
+                        "run `ssmex demo --debug` to see each step.",
+                        ExitCode.ERROR,
+                    )
                 received, round_trip = _echo_round_trip(bound[0])
             finally:
                 started.terminate("the demo is done")
                 client.join(END_TIMEOUT)
             if "error" in outcome:
-                raise SsmexError(f"The demo's native client failed: {outcome['error']}.", ExitCode.ERROR)
+                raise SsmexError(
+                    f"The demo's native client failed ({outcome['error']}); run `ssmex demo --debug` to see each step.",
+                    ExitCode.ERROR,
+                )
             return DemoResult(
                 session_id=started.session_id,
                 endpoint_url=api.endpoint_url,
