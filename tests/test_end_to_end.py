@@ -284,3 +284,45 @@ def test_demo_round_trips_without_aws_config(run_ssmex, aws_environment, tmp_pat
     assert re.search(r"round trip\s+\d+\.\d ms", output)
     assert "TerminateSession called; the native client ended" in output
     assert not marker.exists()
+
+
+def test_native_pass_thru_lost_session_terminated(run_ssmex, ssm_endpoint, emulator):
+    # The supervisor of a frozen build must still create SSM clients after its parent exits.
+    from ssmex.datachannel.client import RESUME_ATTEMPTS
+    from ssmex.emulator.datachannel import start_data_channel_server
+    from ssmex.emulator.harness import EchoServer
+
+    data_channel = start_data_channel_server(emulator)
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
+    try:
+        completed = run_ssmex(
+            *start_args(ssm_endpoint.endpoint_url, "--client", "native", "--pass-thru", "--document-name",
+                        "AWS-StartPortForwardingSession", "--parameters", "portNumber=22,localPortNumber=0"),
+        )
+        assert completed.returncode == 0, completed.stderr
+        record = json.loads(completed.stdout)
+        try:
+            # The next websocket drops after one message and every ResumeSession fails, so the
+            # client in the supervisor gives up on its own.
+            for _ in range(RESUME_ATTEMPTS):
+                emulator.fail_next("ResumeSession", "AccessDeniedException", "not allowed to resume")
+            data_channel.faults.drop_websocket_after = 1
+            with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
+                connection.sendall(b"lost")
+                assert wait_until_gone(record["ProcessId"], timeout=60), "the supervisor still runs after its client failed"
+        finally:
+            if process_alive(record["ProcessId"]):
+                end_process(record["ProcessId"])
+    finally:
+        echo.close()
+        data_channel.close()
+
+    operations = [call.operation for call in emulator.calls]
+    assert operations.count("ResumeSession") == RESUME_ATTEMPTS
+    assert operations[-1] == "TerminateSession"
+    listed = json.loads(run_ssmex("sessions", "list", "--json").stdout)
+    assert [row["SessionId"] for row in listed] == [record["SessionId"]]
+    assert "could not resume" in listed[0]["NativeError"]
+    assert listed[0]["Terminated"] is True
+    assert listed[0]["Alive"] is False

@@ -406,39 +406,3 @@ def test_port_forward_native_foreground(ssmex_command, ssm_endpoint, data_channe
     assert announced.startswith(f"localhost:{port} -> {INSTANCE_ID}:5432")
     assert process.returncode == 0
 
-
-def test_native_pass_thru_lost_session_terminated(run_ssmex, ssm_endpoint, data_channel, emulator):
-    from conftest import wait_until_gone
-    from ssmex.datachannel.client import RESUME_ATTEMPTS
-
-    echo = EchoServer()
-    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
-    try:
-        completed = start(
-            run_ssmex, ssm_endpoint.endpoint_url, "--client", "native", "--pass-thru",
-            "--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber=22,localPortNumber=0",
-        )
-        assert completed.returncode == 0, completed.stderr
-        record = json.loads(completed.stdout)
-        try:
-            # The next websocket drops after one message and every ResumeSession fails, so the
-            # client in the supervisor gives up on its own.
-            for _ in range(RESUME_ATTEMPTS):
-                emulator.fail_next("ResumeSession", "AccessDeniedException", "not allowed to resume")
-            data_channel.faults.drop_websocket_after = 1
-            with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
-                connection.sendall(b"lost")
-                assert wait_until_gone(record["ProcessId"], timeout=60), "the supervisor still runs after its client failed"
-        finally:
-            if process_alive(record["ProcessId"]):
-                os.kill(record["ProcessId"], 9)
-    finally:
-        echo.close()
-
-    assert operations(emulator).count("ResumeSession") == RESUME_ATTEMPTS
-    assert operations(emulator)[-1] == "TerminateSession"
-    listed = json.loads(run_ssmex("sessions", "list", "--json").stdout)
-    assert [row["SessionId"] for row in listed] == [record["SessionId"]]
-    assert "could not resume" in listed[0]["NativeError"]
-    assert listed[0]["Terminated"] is True
-    assert listed[0]["Alive"] is False

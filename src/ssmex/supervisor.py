@@ -55,6 +55,19 @@ def supervisor_command() -> list[str]:
     return [sys.executable, "-m", "ssmex", "supervise"]
 
 
+def supervisor_environment() -> dict[str, str]:
+    """Return the supervisor's environment: this process's, made independent of it when frozen.
+
+    A single-file executable started by itself reuses its parent's unpacked files unless
+    PYINSTALLER_RESET_ENVIRONMENT is set (PyInstaller 6.9 and later). The parent deletes them
+    when it exits, and the supervisor would then fail to load botocore's data for its next client.
+    """
+    environment = dict(os.environ)
+    if getattr(sys, "frozen", False):
+        environment["PYINSTALLER_RESET_ENVIRONMENT"] = "1"
+    return environment
+
+
 def stop_file(session_id: str) -> str:
     safe = "".join(char for char in session_id if char.isalnum() or char in "-_.")
     return os.path.join(records.sessions_dir(), f"{safe}.stop")
@@ -137,7 +150,7 @@ def start_supervised(
     }
     command = supervisor_command()
     with open(log_path, "ab") as output:
-        process = spawn_detached(command, os.environ, output=output, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        process = spawn_detached(command, supervisor_environment(), output=output, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     log.info("started the ssmex supervisor (pid %d) for session %s", process.pid, started.session_id)
     try:
         assert process.stdin is not None and process.stdout is not None
