@@ -33,6 +33,7 @@ KEPT_SERVICES: dict[str, str] = {
 ONEFILE_EXCLUDED_PACKAGES: dict[str, str] = {
     "cryptography": "passphrase-protected key files for rdp, and KMS-encrypted sessions in the native client (4.5 MB)",
     "cffi": "used only by cryptography",
+    "bcrypt": "passphrase-protected OpenSSH key files, read through cryptography",
 }
 
 # Files inside a service's version folder that botocore never reads when it runs:

@@ -71,7 +71,7 @@ class RsaPrivateKey:
             raise ValueError(f"the ciphertext is {len(ciphertext)} bytes, but this key needs {size}")
         c = int.from_bytes(ciphertext, "big")
         if c >= self.n:
-            raise ValueError("the ciphertext is out of range for this key")
+            raise ValueError("the ciphertext is out of range for this key, so the data was encrypted to another key")
 
         # Chinese remainder theorem: two half-size exponentiations instead of one.
         m1 = pow(c, self.d % (self.p - 1), self.p)
