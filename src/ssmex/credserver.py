@@ -224,7 +224,7 @@ class CredentialServer(http.server.ThreadingHTTPServer):
             log.debug("credential server rejected request %d without the right token", self.rejected_count)
 
     def start(self) -> "CredentialServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="ssmex-credential-server", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="ssmex-credential-server", daemon=True)
         self._thread.start()
         log.debug("credential server listening on %s", self.url)
         return self

@@ -11,8 +11,7 @@ from typing import Sequence
 import botocore
 
 import ssmex
-from ssmex.cli import powershell_style
-from ssmex.cli.commands import COMMANDS
+from ssmex.cli import commands
 from ssmex.cli.output import configure_logging, print_error
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.redact import redact
@@ -40,7 +39,8 @@ def aws_options() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser for one command, or for every command when command is None."""
     parser = argparse.ArgumentParser(
         prog="ssmex",
         description="Start AWS Systems Manager Session Manager sessions correctly from Windows, macOS and Linux.",
@@ -49,17 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     common = aws_options()
-    for command in COMMANDS:
-        command.register(subparsers, common)
+    for module in commands.load(None if command is None else [command]):
+        module.register(subparsers, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ssmex and return its exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if arguments and powershell_style.find_command(arguments[0]):
-        return powershell_style.run_words(arguments, parser, main)
+    if arguments and arguments[0] in commands.COMMAND_MODULES:
+        parser = build_parser(arguments[0])
+    else:
+        parser = build_parser()
+        if arguments and not arguments[0].startswith("-"):
+            from ssmex.cli import powershell_style
+
+            if powershell_style.find_command(arguments[0]):
+                return powershell_style.run_words(arguments, parser, main)
     args = parser.parse_args(arguments)
     debug = bool(getattr(args, "debug", False))
     configure_logging(debug)

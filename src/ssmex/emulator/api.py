@@ -375,7 +375,7 @@ class SsmApiServer(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> "SsmApiServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="ssmex-emulator-api", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="ssmex-emulator-api", daemon=True)
         self._thread.start()
         return self
 
