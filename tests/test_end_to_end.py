@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -181,3 +182,147 @@ def test_build_carries_every_called_model(request):
 # Each new command or client (the data channel, the native client, RDP, port forwarding)
 # adds its end-to-end cases below this line. Use run_ssmex, ssm_endpoint and standin,
 # mark plugin cases @needs_standin, and keep every case runnable with --ssmex-exe.
+
+
+# --- the native client and ssmex demo ------------------------------------------------------
+
+
+def read_lines_until(stream, pattern: str, timeout: float = 30) -> list[str]:
+    """Read lines from a child's output until one contains pattern; fail at the deadline or at EOF.
+
+    A thread does the reading, because a blocking readline has no deadline of its own.
+    """
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, "")] and None, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        seen.append(line)
+        if pattern in line:
+            return seen
+    raise AssertionError(f"{pattern!r} was not printed within {timeout} s; got {seen!r}")
+
+
+def test_native_forward_through_emulator_command(run_ssmex, ssmex_command, monkeypatch):
+    import signal
+    import subprocess
+
+    from ssmex.emulator.harness import EchoServer
+
+    echo = EchoServer()
+    emulator = subprocess.Popen(
+        ssmex_command + ["emulator", "--forward", f"{INSTANCE_ID}:22=127.0.0.1:{echo.port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )
+    supervisor_pid = None
+    try:
+        lines = read_lines_until(emulator.stdout, "Press Ctrl+C")
+        assert f"port 22 -> 127.0.0.1:{echo.port}" in "".join(lines)
+        exports = dict(re.findall(r"export (\w+)=(\S+)", "".join(lines)))
+        monkeypatch.delenv("AWS_SESSION_TOKEN")
+
+        started = run_ssmex(
+            "start-session", "--target", INSTANCE_ID, "--client", "native", "--pass-thru",
+            "--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber=22,localPortNumber=0",
+            env=exports,
+        )
+        assert started.returncode == 0, started.stderr
+        record = json.loads(started.stdout)
+        supervisor_pid = record["ProcessId"]
+        assert record["Client"] == "native"
+        payload = bytes(range(256)) * 64
+        with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
+            connection.sendall(payload)
+            received = b""
+            while len(received) < len(payload):
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        assert received == payload
+
+        stopped = run_ssmex("sessions", "stop", record["SessionId"], env=exports)
+        assert stopped.returncode == 0, stopped.stderr
+        assert wait_until_gone(supervisor_pid), f"the supervisor (pid {supervisor_pid}) still runs after sessions stop"
+        assert json.loads(run_ssmex("sessions", "list", "--json").stdout) == []
+
+        emulator.send_signal(signal.SIGINT)
+        emulator.wait(timeout=30)
+        # The reader thread owns stdout; the session log is on stderr.
+        emulator_log = emulator.stderr.read()
+        assert f"session {record['SessionId']} terminated" in emulator_log
+    finally:
+        if supervisor_pid is not None and process_alive(supervisor_pid):
+            end_process(supervisor_pid)
+        if emulator.poll() is None:
+            emulator.kill()
+            emulator.wait(timeout=10)
+        echo.close()
+
+
+def test_demo_round_trips_without_aws_config(run_ssmex, aws_environment, tmp_path):
+    marker = tmp_path / "user-config-was-read"
+    trap = f"[profile trap]\ncredential_process = {sys.executable} -c \"open(r'{marker}', 'w')\"\nregion = eu-west-3\n"
+    (aws_environment / ".aws" / "config").write_text(trap)
+
+    completed = run_ssmex("demo", env={"AWS_PROFILE": "trap"})
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    output = completed.stdout
+    assert re.search(r"session\s+emulator-\w+ \(StartSession at http://127\.0\.0\.1:\d+\)", output)
+    assert re.search(rf"forwarding\s+localhost:\d+ -> {INSTANCE_ID}:7 ", output)
+    match = re.search(r"sent\s+(\d+) bytes, received (\d+) bytes: the same bytes", output)
+    assert match and match.group(1) == match.group(2)
+    assert re.search(r"round trip\s+\d+\.\d ms", output)
+    assert "TerminateSession called; the native client ended" in output
+    assert not marker.exists()
+
+
+def test_native_pass_thru_lost_session_terminated(run_ssmex, ssm_endpoint, emulator):
+    # The supervisor of a frozen build must still create SSM clients after its parent exits.
+    from ssmex.datachannel.client import RESUME_ATTEMPTS
+    from ssmex.emulator.datachannel import start_data_channel_server
+    from ssmex.emulator.harness import EchoServer
+
+    data_channel = start_data_channel_server(emulator)
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
+    try:
+        completed = run_ssmex(
+            *start_args(ssm_endpoint.endpoint_url, "--client", "native", "--pass-thru", "--document-name",
+                        "AWS-StartPortForwardingSession", "--parameters", "portNumber=22,localPortNumber=0"),
+        )
+        assert completed.returncode == 0, completed.stderr
+        record = json.loads(completed.stdout)
+        try:
+            # The next websocket drops after one message and every ResumeSession fails, so the
+            # client in the supervisor gives up on its own.
+            for _ in range(RESUME_ATTEMPTS):
+                emulator.fail_next("ResumeSession", "AccessDeniedException", "not allowed to resume")
+            data_channel.faults.drop_websocket_after = 1
+            with socket.create_connection(("127.0.0.1", record["LocalPort"]), timeout=10) as connection:
+                connection.sendall(b"lost")
+                assert wait_until_gone(record["ProcessId"], timeout=60), "the supervisor still runs after its client failed"
+        finally:
+            if process_alive(record["ProcessId"]):
+                end_process(record["ProcessId"])
+    finally:
+        echo.close()
+        data_channel.close()
+
+    operations = [call.operation for call in emulator.calls]
+    assert operations.count("ResumeSession") == RESUME_ATTEMPTS
+    assert operations[-1] == "TerminateSession"
+    listed = json.loads(run_ssmex("sessions", "list", "--json").stdout)
+    assert [row["SessionId"] for row in listed] == [record["SessionId"]]
+    assert "could not resume" in listed[0]["NativeError"]
+    assert listed[0]["Terminated"] is True
+    assert listed[0]["Alive"] is False

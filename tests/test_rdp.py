@@ -371,3 +371,23 @@ def test_ec2_rdp_unknown_instance_id(run_ssmex, ec2_endpoint, emulator, rdp_clie
     assert "InvalidInstanceID.NotFound" in completed.stderr
     assert "check the instance id and the region" in completed.stderr
     assert not rdp_client.ran()
+
+
+def test_rdp_native_client_forward(run_ssmex, ssm_endpoint, ec2_endpoint, emulator, windows, rdp_client, key_file):
+    from ssmex.emulator.datachannel import start_data_channel_server
+
+    echo = EchoServer()
+    windows.port_map[3389] = ("127.0.0.1", echo.port)
+    data_channel = start_data_channel_server(emulator)
+    try:
+        completed = run_ssmex(*rdp_args(ssm_endpoint.endpoint_url, key_file, "--client", "native"))
+    finally:
+        data_channel.close()
+        echo.close()
+
+    assert completed.returncode == 0, completed.stderr
+    run = rdp_client.record()
+    assert run["echo"] is True, "the RDP client could not reach the instance through the native port forward"
+    assert run["stdin"] == f"\n{WINDOWS_PASSWORD}\n"
+    assert [call.operation for call in emulator.calls if call.operation.endswith("Session")] == ["StartSession", "TerminateSession"]
+    assert list(records.load_all()) == []

@@ -209,7 +209,8 @@ def test_plugin_missing_starts_no_session(run_ssmex, ssm_endpoint, emulator, tmp
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
 
-    completed = start(run_ssmex, ssm_endpoint.endpoint_url)
+    # auto would run the native client instead; --client plugin asks for the plugin.
+    completed = start(run_ssmex, ssm_endpoint.endpoint_url, "--client", "plugin")
 
     assert completed.returncode == 4
     assert "session-manager-plugin was not found" in completed.stderr

@@ -13,7 +13,7 @@ import subprocess
 import time
 from typing import Callable
 
-from ssmex import handoff, records, session
+from ssmex import handoff, native, records, session
 from ssmex.aws import AwsContext
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.interrupts import interrupts_held
@@ -110,11 +110,15 @@ def forward_in_background(
     plugin_path: str | None = None,
     ready_timeout: float = session.DEFAULT_READY_TIMEOUT,
     credentials: str | None = None,
+    client: str = native.PLUGIN,
 ) -> records.SessionRecord:
-    """Start a port forward with the plugin detached and return once the local port accepts connections."""
+    """Start a port forward in the background and return once the local port accepts connections.
+
+    client is "plugin" (a detached plugin) or "native" (the native client in a supervisor).
+    """
     started_at = time.monotonic()
     record = session.start_in_background(
-        aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials
+        aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials, client=client
     )
     remaining = max(1.0, ready_timeout - (time.monotonic() - started_at))
     try:
@@ -139,13 +143,20 @@ def forward_in_foreground(
     plugin_path: str | None = None,
     ready_timeout: float = session.DEFAULT_READY_TIMEOUT,
     credentials: str | None = None,
+    client: str = native.PLUGIN,
 ) -> int:
     """Run a port forward with the plugin attached to the console until it exits.
 
     on_ready(local_port) is called once the port accepts connections. Ctrl+C reaches the
     plugin only, which ends the session itself. credentials is the --credentials mode or
-    None. Returns ssmex's exit code.
+    None. With client "native" the native client runs the forward in this process instead.
+    Returns ssmex's exit code.
     """
+    if client == native.NATIVE:
+        # The native client reports the port once it is bound, so no probing is needed.
+        return session.run_with_native(
+            aws, request, on_listening=lambda address: on_ready(address if isinstance(address, int) else local_port)
+        )
     request.validate()
     choice = session.choose_credentials(aws, credentials, background=False)
     plugin = session.prepare_plugin(plugin_path)

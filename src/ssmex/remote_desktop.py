@@ -94,8 +94,12 @@ def rdp_over_session(
     ready_timeout: float = session.DEFAULT_READY_TIMEOUT,
     ec2_endpoint_url: str | None = None,
     credentials: str | None = None,
+    session_client: str = "plugin",
 ) -> int:
-    """Forward a local port to the instance's RDP port and run the RDP client on it."""
+    """Forward a local port to the instance's RDP port and run the RDP client on it.
+
+    session_client is "plugin" or "native": what runs the port forward.
+    """
     require_online(aws, instance_id)
     client = rdp.find_client() if launch_client else None
     password = administrator_password(aws, instance_id, key_file, prompt, ec2_endpoint_url)
@@ -104,7 +108,7 @@ def rdp_over_session(
 
     with termination_signals_interrupt():
         record = forwarding.forward_in_background(
-            aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials
+            aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials, client=session_client
         )
         try:
             target = rdp.RdpTarget(host="localhost", port=record.LocalPort or port, password=password)

@@ -1,4 +1,4 @@
-"""Starting a Session Manager session and handing it to session-manager-plugin.
+"""Starting a Session Manager session and running it with session-manager-plugin or the native client.
 
 The order is fixed so that no failure of ours leaves a session running. Settings,
 credentials and the plugin are checked first, and StartSession comes only then. Every
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ssmex import handoff, records, supervisor
+from ssmex import handoff, native, records, supervisor
 from ssmex.aws import AwsContext, call_aws
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.plugin import RESPONSE_VARIABLE, Plugin, PluginLaunch, build_launch, find_plugin, read_plugin
@@ -195,6 +195,26 @@ def run_with_plugin(
     )
 
 
+def run_with_native(aws: AwsContext, request: SessionRequest, on_listening: Callable[[object], None] | None = None) -> int:
+    """Start a session and run the native client in the foreground until it ends.
+
+    on_listening is called with a port session's bound local port (or Unix socket path).
+    Returns the client's exit status: the remote exit code for command sessions.
+    """
+    request.validate()
+    aws.check_credentials()
+    started = start(aws, request)
+    try:
+        return native.run_native(started.response, aws, request.target, on_listening=on_listening)
+    except SsmexError as error:
+        ended = started.terminate("the native client failed")
+        state = "was terminated" if ended else "could not be terminated; end it in the console"
+        raise SsmexError(f"{error.message.rstrip('.')}, so session {started.session_id} {state}.", error.exit_code) from None
+    except BaseException:
+        started.terminate("ssmex was interrupted during the session")
+        raise
+
+
 def wait_until_ready(
     process: subprocess.Popen,
     log_path: str,
@@ -237,13 +257,17 @@ def start_in_background(
     plugin_path: str | None = None,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     credentials: str | None = None,
+    client: str = native.PLUGIN,
 ) -> records.SessionRecord:
     """Start a session with the plugin detached, wait until it is ready and record it.
 
     In server mode a detached ssmex supervisor owns the plugin and serves it credentials.
+    With the native client the supervisor always runs, and runs the client in its own process.
     """
     request.validate()
     choice = choose_credentials(aws, credentials, background=True)
+    if client == native.NATIVE:
+        return _start_native_in_background(aws, request, choice, ready_timeout)
     plugin = prepare_plugin(plugin_path)
     started = start(aws, request)
     log_path = os.path.join(records.sessions_dir(), f"{started.session_id}.log")
@@ -286,6 +310,20 @@ def start_in_background(
     )
     records.save(record)
     return record
+
+
+def _start_native_in_background(
+    aws: AwsContext, request: SessionRequest, choice: handoff.CredentialChoice, ready_timeout: float
+) -> records.SessionRecord:
+    started = start(aws, request)
+    try:
+        return supervisor.start_supervised(None, started, None, choice, ready_timeout)
+    except BaseException as error:
+        ended = started.terminate("the native client in the background did not become ready")
+        if isinstance(error, SsmexError):
+            state = "was terminated" if ended else "could not be terminated; end it in the console"
+            raise SsmexError(f"{error.message}, so session {started.session_id} {state}; run again with --debug.", error.exit_code) from None
+        raise
 
 
 def stop_background(record: records.SessionRecord, aws: AwsContext) -> bool:

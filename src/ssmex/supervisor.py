@@ -55,6 +55,19 @@ def supervisor_command() -> list[str]:
     return [sys.executable, "-m", "ssmex", "supervise"]
 
 
+def supervisor_environment() -> dict[str, str]:
+    """Return the supervisor's environment: this process's, made independent of it when frozen.
+
+    A single-file executable started by itself reuses its parent's unpacked files unless
+    PYINSTALLER_RESET_ENVIRONMENT is set (PyInstaller 6.9 and later). The parent deletes them
+    when it exits, and the supervisor would then fail to load botocore's data for its next client.
+    """
+    environment = dict(os.environ)
+    if getattr(sys, "frozen", False):
+        environment["PYINSTALLER_RESET_ENVIRONMENT"] = "1"
+    return environment
+
+
 def stop_file(session_id: str) -> str:
     safe = "".join(char for char in session_id if char.isalnum() or char in "-_.")
     return os.path.join(records.sessions_dir(), f"{safe}.stop")
@@ -89,23 +102,32 @@ def _read_line(stream: IO[bytes], timeout: float) -> bytes | None:
 
 
 def start_supervised(
-    plugin: Plugin,
+    plugin: Plugin | None,
     started: Any,
-    launch: PluginLaunch,
+    launch: PluginLaunch | None,
     choice: CredentialChoice,
     ready_timeout: float,
 ) -> records.SessionRecord:
     """Start the supervisor for a session that StartSession created and wait until it is ready.
 
-    On failure the supervisor is stopped and SsmexError raised; the caller ends the session.
+    With no plugin and launch, the supervisor runs the native client on the StartSession
+    response instead. On failure the supervisor is stopped and SsmexError raised; the
+    caller ends the session.
     """
     aws = started.aws
     request = started.request
     log_path = os.path.join(records.sessions_dir(), f"{started.session_id}.log")
+    if launch is None or plugin is None:
+        client_part: dict[str, Any] = {"client": "native", "response": started.response}
+    else:
+        client_part = {
+            "client": "plugin",
+            "launch": {"argv": launch.argv, "environment": launch.environment, "secrets": launch.secrets},
+            "plugin_version": plugin.version_label,
+        }
     document = {
         "version": HANDOFF_VERSION,
-        "launch": {"argv": launch.argv, "environment": launch.environment, "secrets": launch.secrets},
-        "plugin_version": plugin.version_label,
+        **client_part,
         "needs_port": request.is_port_forwarding,
         "ready_timeout": ready_timeout,
         "log_path": log_path,
@@ -128,7 +150,7 @@ def start_supervised(
     }
     command = supervisor_command()
     with open(log_path, "ab") as output:
-        process = spawn_detached(command, os.environ, output=output, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        process = spawn_detached(command, supervisor_environment(), output=output, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     log.info("started the ssmex supervisor (pid %d) for session %s", process.pid, started.session_id)
     try:
         assert process.stdin is not None and process.stdout is not None
@@ -278,6 +300,10 @@ class Supervisor:
 
         document = self.document
         source = self._source()
+        if document.get("client") == "native":
+            from ssmex.supervisor_native import run_native
+
+            return run_native(self, reply, source)
         launch_data = document["launch"]
         launch = PluginLaunch(argv=list(launch_data["argv"]), environment=dict(launch_data["environment"]), response_json="", secrets=list(launch_data["secrets"]))
         for secret in launch.secrets:

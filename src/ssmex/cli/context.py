@@ -13,6 +13,8 @@ from ssmex.aws import AwsContext, AwsSettings
 from ssmex.cli.choose import terminal_chooser
 from ssmex.errors import ExitCode, SsmexError
 from ssmex.handoff import ENVIRONMENT_VARIABLE, MODE_NAMES
+from ssmex.native import CLIENT_NAMES
+from ssmex.native import ENVIRONMENT_VARIABLE as CLIENT_VARIABLE
 
 
 def aws_context(args: argparse.Namespace, **overrides: Any) -> AwsContext:
@@ -47,6 +49,20 @@ def credentials_option(parser: argparse.ArgumentParser) -> None:
             "server (default: ssmex serves its own, refreshed, on a loopback URL), profile (the profile "
             "name, as the AWS CLI does) or environment (frozen keys, which stop working when they expire); "
             f"default: {ENVIRONMENT_VARIABLE}, then server"
+        ),
+    )
+
+
+def client_option(parser: argparse.ArgumentParser) -> None:
+    # No choices=: a wrong value from the flag or SSMEX_CLIENT gets the same one-sentence error.
+    parser.add_argument(
+        "--client",
+        metavar="|".join(CLIENT_NAMES),
+        default=None,
+        help=(
+            "what runs the session: plugin (session-manager-plugin), native (ssmex's own client, no "
+            "plugin needed) or auto (the plugin when it is found, else native); "
+            f"default: {CLIENT_VARIABLE}, then auto"
         ),
     )
 

@@ -380,6 +380,13 @@ class NativeSession:
         """Get a data key from KMS; return (ActionResult, "") or (None, error)."""
         from ssmex.datachannel import encryption
 
+        try:
+            encryption.require_aes_gcm()
+        except SsmexError as error:
+            # A build without the cryptography package still runs unencrypted sessions.
+            self.fail(error.message)
+            return None, "KMS encryption is not available in this client"
+
         key_id = parameters.get("KMSKeyId") or ""
         if self.options.kms_client_factory is None:
             return None, "KMS encryption was requested, but this client has no KMS client"
@@ -463,7 +470,8 @@ class NativeSession:
 
     def fail(self, reason: str) -> None:
         if not self._done.is_set():
-            logger.error("%s", reason)
+            # run() raises the reason as DataChannelError, and the caller reports it once.
+            logger.debug("session %s failed: %s", self.session_id, reason)
             self._error = reason
             self._done.set()
 

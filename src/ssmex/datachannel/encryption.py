@@ -44,6 +44,11 @@ def _aes_gcm(key: bytes):
     return cipher(key)
 
 
+def require_aes_gcm() -> None:
+    """Raise SsmexError when AES-GCM is unavailable, so a session fails before it requests a KMS data key."""
+    _aes_gcm(bytes(32))
+
+
 def _seal(key: bytes, plaintext: bytes) -> bytes:
     nonce = os.urandom(NONCE_SIZE)
     return nonce + _aes_gcm(key).encrypt(nonce, plaintext, None)

@@ -109,3 +109,20 @@ def load_instances(path: str | None) -> list[EmulatedInstance]:
     if not isinstance(data, dict) or not isinstance(data.get("instances"), list):
         raise _invalid(f"{path} needs an object with an \"instances\" list")
     return [instance_from_dict(item) for item in data["instances"]]
+
+
+def apply_forwards(instances: list[EmulatedInstance], forwards: list[str]) -> None:
+    """Add port mappings written INSTANCE:PORT=HOST:PORT (from --forward) to the instances.
+
+    HOST must be a loopback address. Raises SsmexError for an unknown instance or a bad value.
+    """
+    by_id = {instance.instance_id: instance for instance in instances}
+    for text in forwards:
+        source, separator, address = text.partition("=")
+        instance_id, _, remote = source.rpartition(":")
+        if not separator or not instance_id or not remote.isdigit() or not 0 < int(remote) < 65536:
+            raise _invalid(f"--forward {text!r} is not INSTANCE:PORT=HOST:PORT, such as i-0123456789abcdef0:22=127.0.0.1:2222")
+        instance = by_id.get(instance_id)
+        if instance is None:
+            raise _invalid(f"--forward {text!r} names {instance_id}, which is not an emulated instance ({', '.join(by_id) or 'none'})")
+        instance.port_map[int(remote)] = _address(address, f"the address in --forward {text!r}")

@@ -26,15 +26,18 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import websockets.sync.server
 from websockets.exceptions import ConnectionClosed
 
-from ssmex.datachannel import encryption
 from ssmex.datachannel import message as m
 from ssmex.datachannel.channel import ReliableChannel
 from ssmex.emulator import responders
+
+if TYPE_CHECKING:
+    # Imported where KMS encryption is used, so the emulator runs without the cryptography package.
+    from ssmex.datachannel import encryption
 
 logger = logging.getLogger("ssmex.emulator.datachannel")
 
@@ -166,6 +169,8 @@ class SessionChannel:
                            [action.get("ActionType") for action in failed])
 
         if self.kms_enabled:
+            from ssmex.datachannel import encryption
+
             try:
                 self._send_challenge(actions)
             except encryption.EncryptionError as error:
@@ -175,6 +180,8 @@ class SessionChannel:
         self._send_handshake_complete()
 
     def _send_challenge(self, actions: list) -> None:
+        from ssmex.datachannel import encryption
+
         kms_actions = [action for action in actions if action.get("ActionType") == "KMSEncryption"]
         if not kms_actions or kms_actions[0].get("ActionStatus") != 1:
             raise encryption.EncryptionError("the client did not accept the KMSEncryption action")
@@ -194,6 +201,8 @@ class SessionChannel:
     def _check_challenge(self, payload: bytes) -> None:
         if self._pending_cipher is None or self.handshake_complete:
             return
+        from ssmex.datachannel import encryption
+
         try:
             answer = base64.b64decode(json.loads(payload)["Challenge"])
             matches = self._pending_cipher.decrypt(answer) == self._challenge
@@ -346,6 +355,8 @@ class SessionChannel:
                 return
             payload = message.payload
             if self.cipher is not None:
+                from ssmex.datachannel import encryption
+
                 try:
                     payload = self.cipher.decrypt(payload)
                 except encryption.EncryptionError as error:

@@ -20,6 +20,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sessions": "sessions",
     "doctor": "doctor",
     "emulator": "emulator",
+    "demo": "demo",
     "invoke": "invoke",
     "supervise": "supervise",
 }

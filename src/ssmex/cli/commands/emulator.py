@@ -24,6 +24,23 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("--port", type=int, default=0, help="SSM API port on 127.0.0.1 (default: a free port)")
     parser.add_argument("--config", metavar="FILE", help="JSON file describing the emulated instances")
+    parser.add_argument(
+        "--data-channel-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="port of the data-channel websocket server on 127.0.0.1 (default: a free port)",
+    )
+    parser.add_argument(
+        "--forward",
+        action="append",
+        default=[],
+        metavar="INSTANCE:PORT=HOST:PORT",
+        help=(
+            "make port sessions to an instance's remote port reach a loopback address, such as "
+            "i-0123456789abcdef0:22=127.0.0.1:2222; repeat for more ports"
+        ),
+    )
     parser.add_argument("--debug", action="store_true", help="log every API call and message")
     parser.set_defaults(handler=run)
 
@@ -45,16 +62,23 @@ def environment_lines(endpoint: str, ec2_endpoint: str | None = None) -> list[st
 def run(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for http.server at start-up.
     from ssmex.emulator.api import Emulator, SsmApiServer
-    from ssmex.emulator.config import load_instances
+    from ssmex.emulator.config import apply_forwards, load_instances
+    from ssmex.emulator.datachannel import DataChannelServer
     from ssmex.emulator.ec2 import Ec2ApiServer
 
     logging.getLogger("ssmex.emulator").setLevel(logging.DEBUG if args.debug else logging.INFO)
-    emulator = Emulator(load_instances(args.config))
+    instances = load_instances(args.config)
+    apply_forwards(instances, args.forward)
+    emulator = Emulator(instances)
     stopped = threading.Event()
-    with SsmApiServer(emulator, port=args.port) as server, Ec2ApiServer(emulator) as ec2_server:
+    data_channel = DataChannelServer(emulator, port=args.data_channel_port)
+    with SsmApiServer(emulator, port=args.port) as server, Ec2ApiServer(emulator) as ec2_server, data_channel as channel:
         print(f"ssmex emulator: SSM API at {server.endpoint_url}, EC2 API at {ec2_server.endpoint_url}", flush=True)
+        print(f"ssmex emulator: data channel at {channel.url}", flush=True)
         for instance in emulator.instances.values():
             print(f"  {instance.instance_id}  {instance.name or '-':14} {instance.platform:8} {instance.ping_status}", flush=True)
+            for remote_port, (host, port) in sorted(instance.port_map.items()):
+                print(f"    port {remote_port} -> {host}:{port}", flush=True)
         print("Point ssmex or the AWS CLI at it (fake credentials):", flush=True)
         for line in environment_lines(server.endpoint_url, ec2_server.endpoint_url):
             print(f"  {line}", flush=True)

@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ssmex import forwarding, session
-from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
+from ssmex import forwarding, native, session
+from ssmex.cli.context import (
+    aws_context,
+    client_option,
+    credentials_option,
+    ec2_endpoint_option,
+    plugin_option,
+    print_json,
+    require_target_or_terminal,
+    resolve_target,
+)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -26,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--remote-host", metavar="HOST", help="host name or address to reach through the target, such as a database endpoint")
     parser.add_argument("--reason", help="reason for the session, shown in the session history (1-256 characters)")
     plugin_option(parser)
+    client_option(parser)
     credentials_option(parser)
     ec2_endpoint_option(parser)
     parser.add_argument("--pass-thru", action="store_true", help="run the forward in the background, print it as JSON and exit once it is ready")
@@ -45,13 +55,19 @@ def _announce(local_port: int, target: str, remote_host: str | None, remote_port
 
 def run(args: argparse.Namespace) -> int:
     require_target_or_terminal(args.target, "TARGET")
+    client = native.choose_client(args.client, args.plugin)
     aws = aws_context(args)
     target = resolve_target(args, aws, args.target)
     local_port = forwarding.pick_local_port(args.local_port)
     request = forwarding.forwarding_request(target, args.remote_port, local_port, args.remote_host, args.reason)
     if args.pass_thru:
         record = forwarding.forward_in_background(
-            aws, request, plugin_path=args.plugin, ready_timeout=args.ready_timeout, credentials=args.credentials
+            aws,
+            request,
+            plugin_path=args.plugin,
+            ready_timeout=args.ready_timeout,
+            credentials=args.credentials,
+            client=client,
         )
         _announce(record.LocalPort or local_port, target, args.remote_host, args.remote_port)
         print_json(record.public())
@@ -64,4 +80,5 @@ def run(args: argparse.Namespace) -> int:
         plugin_path=args.plugin,
         ready_timeout=args.ready_timeout,
         credentials=args.credentials,
+        client=client,
     )

@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ssmex import rdp, remote_desktop, session
+from ssmex import native, rdp, remote_desktop, session
 from ssmex.cli.choose import terminal_passphrase_prompt
-from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, require_target_or_terminal, resolve_target
+from ssmex.cli.context import (
+    aws_context,
+    client_option,
+    credentials_option,
+    ec2_endpoint_option,
+    plugin_option,
+    require_target_or_terminal,
+    resolve_target,
+)
 from ssmex.errors import ExitCode, SsmexError
 
 
@@ -35,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _common_options(parser)
     parser.add_argument("--local-port", type=int, default=None, metavar="PORT", help="local port (default: the first free one from 33389)")
     plugin_option(parser)
+    client_option(parser)
     credentials_option(parser)
     parser.add_argument(
         "--ready-timeout",
@@ -86,6 +95,7 @@ def _check_options(args: argparse.Namespace) -> None:
 def run_rdp(args: argparse.Namespace) -> int:
     _check_options(args)
     require_target_or_terminal(args.target, "TARGET")
+    client = native.choose_client(args.client, args.plugin)
     aws = aws_context(args)
     instance_id = resolve_target(args, aws, args.target)
     return remote_desktop.rdp_over_session(
@@ -101,6 +111,7 @@ def run_rdp(args: argparse.Namespace) -> int:
         ready_timeout=args.ready_timeout,
         ec2_endpoint_url=args.ec2_endpoint_url,
         credentials=args.credentials,
+        session_client=client,
     )
 
 

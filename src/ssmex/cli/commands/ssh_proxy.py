@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from ssmex import session
-from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, resolve_target
+from ssmex import native, session
+from ssmex.cli.context import aws_context, client_option, credentials_option, ec2_endpoint_option, plugin_option, resolve_target
 from ssmex.errors import ExitCode, SsmexError
 
 SSH_DOCUMENT = "AWS-StartSSHSession"
@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("host", metavar="HOST", help="instance id, managed node id or Name tag value (ssh's %%h)")
     parser.add_argument("port", metavar="PORT", help="SSH port on the instance (ssh's %%p)")
     plugin_option(parser)
+    client_option(parser)
     credentials_option(parser)
     ec2_endpoint_option(parser)
     parser.set_defaults(handler=run)
@@ -36,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def run(args: argparse.Namespace) -> int:
     if not args.port.isdigit() or not 1 <= int(args.port) <= 65535:
         raise SsmexError(f"The port {args.port!r} is not a port number; use 1 to 65535.", ExitCode.USAGE)
+    client = native.choose_client(args.client, args.plugin)
     aws = aws_context(args)
     target = resolve_target(args, aws, args.host, interactive=False)
     request = session.SessionRequest(target=target, document_name=SSH_DOCUMENT, parameters={"portNumber": [str(int(args.port))]})
+    if client == native.NATIVE:
+        return session.run_with_native(aws, request)
     return session.run_with_plugin(aws, request, plugin_path=args.plugin, credentials=args.credentials)

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from ssmex import session
-from ssmex.cli.context import aws_context, credentials_option, ec2_endpoint_option, plugin_option, print_json, require_target_or_terminal, resolve_target
+from ssmex import native, session
+from ssmex.cli.context import (
+    aws_context,
+    client_option,
+    credentials_option,
+    ec2_endpoint_option,
+    plugin_option,
+    print_json,
+    require_target_or_terminal,
+    resolve_target,
+)
 from ssmex.parameters import parse_parameters
 
-HELP = "start a session and hand it to session-manager-plugin"
+HELP = "start a session and run it with session-manager-plugin or the native client"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -18,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help=HELP,
         description=(
             "Call StartSession and hand the session to session-manager-plugin with the token in its "
-            "environment, never on the command line. Waits for the plugin unless --pass-thru is given."
+            "environment, never on the command line, or run it with ssmex's native client. "
+            "Waits for the session to end unless --pass-thru is given."
         ),
     )
     parser.add_argument(
@@ -32,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("--reason", help="reason for the session, shown in the session history (1-256 characters)")
     plugin_option(parser)
+    client_option(parser)
     ec2_endpoint_option(parser)
     credentials_option(parser)
     parser.add_argument(
@@ -51,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     require_target_or_terminal(args.target, "--target")
+    client = native.choose_client(args.client, args.plugin)
     parameters = parse_parameters(args.parameters)
     aws = aws_context(args)
     request = session.SessionRequest(
@@ -61,8 +73,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.pass_thru:
         record = session.start_in_background(
-            aws, request, plugin_path=args.plugin, ready_timeout=args.ready_timeout, credentials=args.credentials
+            aws,
+            request,
+            plugin_path=args.plugin,
+            ready_timeout=args.ready_timeout,
+            credentials=args.credentials,
+            client=client,
         )
         print_json(record.public())
         return 0
+    if client == native.NATIVE:
+        return session.run_with_native(aws, request)
     return session.run_with_plugin(aws, request, plugin_path=args.plugin, credentials=args.credentials)
