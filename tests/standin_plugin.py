@@ -212,7 +212,11 @@ def relay_stdio(address) -> None:
 
     def downstream() -> None:
         while True:
-            data = connection.recv(65536)
+            try:
+                data = connection.recv(65536)
+            except OSError:
+                # A reset (the server closed with unread data) ends the session like EOF.
+                data = b""
             if not data:
                 os._exit(0)
             stdout.write(data)
