@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -85,3 +86,15 @@ def test_emulator_config_instances_listed(emulator_process, tmp_path):
     lines = read_until(process.stdout, r"Press Ctrl\+C")
 
     assert any("mi-0123456789abcdef0" in line and "on-prem" in line and "Windows" in line for line in lines)
+
+
+def test_emulator_port_in_use_is_one_sentence(run_ssmex):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        completed = run_ssmex("emulator", "--port", str(port))
+
+    assert completed.returncode == 2
+    assert f"The port {port} (from --port) cannot be used" in completed.stderr
+    assert "Traceback" not in completed.stderr

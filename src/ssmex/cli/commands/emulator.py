@@ -7,6 +7,8 @@ import logging
 import os
 import threading
 
+from ssmex.errors import ExitCode, SsmexError
+
 log = logging.getLogger("ssmex.emulator")
 
 FAKE_ACCESS_KEY_ID = "AKIAEMULATOREXAMPLE1"
@@ -72,7 +74,15 @@ def run(args: argparse.Namespace) -> int:
     emulator = Emulator(instances)
     stopped = threading.Event()
     data_channel = DataChannelServer(emulator, port=args.data_channel_port)
-    with SsmApiServer(emulator, port=args.port) as server, Ec2ApiServer(emulator) as ec2_server, data_channel as channel:
+    try:
+        api = SsmApiServer(emulator, port=args.port)
+    except OSError as error:
+        raise SsmexError(
+            f"The port {args.port} (from --port) cannot be used on 127.0.0.1 ({error.strerror}); "
+            "pass another --port or leave it out to pick a free one.",
+            ExitCode.USAGE,
+        ) from None
+    with api as server, Ec2ApiServer(emulator) as ec2_server, data_channel as channel:
         print(f"ssmex emulator: SSM API at {server.endpoint_url}, EC2 API at {ec2_server.endpoint_url}", flush=True)
         print(f"ssmex emulator: data channel at {channel.url}", flush=True)
         for instance in emulator.instances.values():
