@@ -33,7 +33,7 @@ class _ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if self.debug:
-            text = f"{record.levelname} {record.name}: {message}"
+            text = f"{record.relativeCreated / 1000:6.3f} {record.levelname} {record.name}: {message}"
         elif record.levelno >= logging.ERROR:
             text = f"error: {message}"
         elif record.levelno >= logging.WARNING:
