@@ -31,7 +31,7 @@ _OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
 
 class KeyFormatError(ValueError):
-    """The data is not a private key this module can read; the message says why."""
+    """The data is not a private key this module can read; the message gives the reason."""
 
 
 class EncryptedKeyError(KeyFormatError):
@@ -48,7 +48,7 @@ class NotRsaKeyError(KeyFormatError):
 
 @dataclass(frozen=True)
 class RsaPrivateKey:
-    """The numbers of an RSA private key, with the CRT values used to decrypt quickly."""
+    """The numbers of an RSA private key; p and q let decryption use the CRT."""
 
     n: int
     e: int
