@@ -19,8 +19,8 @@ def quote_msvcrt(argument: str) -> str:
     """Quote one argument so the Microsoft C runtime parses it back unchanged.
 
     An argument is quoted only when it is empty or contains a space or a tab. Backslashes
-    are literal unless a double quote follows them; then they are doubled and the quote is
-    escaped, and a run of trailing backslashes is doubled when the argument is quoted.
+    are literal unless a double quote follows them. Before a quote they are doubled and the
+    quote is escaped. A run of trailing backslashes is doubled when the argument is quoted.
     """
     needs_quotes = argument == "" or " " in argument or "\t" in argument
     result = []
@@ -53,8 +53,8 @@ def quote_cmd(argument: str) -> str:
 def quote_powershell(argument: str) -> str:
     """Quote one argument as a PowerShell single-quoted string.
 
-    This is exact when PowerShell passes native arguments in the Standard mode; in
-    Legacy mode and Windows PowerShell 5.1 embedded double quotes are lost on the way.
+    This is exact when PowerShell passes native arguments in the Standard mode. In Legacy
+    mode and in Windows PowerShell 5.1, embedded double quotes are lost on the way.
     """
     return "'" + argument.replace("'", "''") + "'"
 

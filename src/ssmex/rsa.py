@@ -184,7 +184,7 @@ def _from_openssh(blob: bytes) -> RsaPrivateKey:
     if cipher != b"none":
         raise EncryptedKeyError("the OpenSSH key is encrypted")
     if reader.uint32() != 1:
-        raise KeyFormatError("the OpenSSH file holds more than one key")
+        raise KeyFormatError("the OpenSSH file contains more than one key")
     reader.string()  # the public key
     private = _SshReader(reader.string())
     if private.uint32() != private.uint32():

@@ -209,7 +209,7 @@ class SessionChannel:
         except (ValueError, KeyError, TypeError, encryption.EncryptionError) as error:
             raise m.MessageError(f"invalid EncChallengeResponse: {error}") from None
         if not matches:
-            logger.warning("session %s: encryption challenge answered wrongly", self.session_id)
+            logger.warning("session %s: the client's encryption challenge response is invalid", self.session_id)
             self.end_session("KMS encryption failed: the encryption challenge was answered wrongly")
             return
         self.cipher = self._pending_cipher
