@@ -124,3 +124,15 @@ def test_plugin_exiting_early_is_reported(run_ssmex, ssm_endpoint, standin, emul
     assert completed.returncode == 9
     assert "before the session was ready" in completed.stderr
     assert emulator.calls_of("TerminateSession")
+
+
+@pytest.mark.parametrize("document", [None, "SSM-SessionManagerRunShell", "AWS-StartInteractiveCommand"])
+def test_pass_thru_rejects_interactive_documents(run_ssmex, ssm_endpoint, standin, emulator, document):
+    extra = ["--document-name", document] if document else []
+
+    completed = run_ssmex("start-session", "--target", INSTANCE_ID, "--region", REGION, "--endpoint-url",
+                          ssm_endpoint.endpoint_url, "--pass-thru", *extra)
+
+    assert completed.returncode == 2
+    assert "--pass-thru cannot run" in completed.stderr
+    assert emulator.calls == []

@@ -25,6 +25,10 @@ def invoke(run_ssmex, document, env=None):
     return run_ssmex("invoke", env=environment)
 
 
+# A document that may run in the background, unlike a shell.
+BACKGROUND_COMMAND = {"DocumentName": "AWS-StartNonInteractiveCommand", "Parameter": {"command": "uptime"}}
+
+
 def start_request(endpoint, **parameters):
     values = {"Target": INSTANCE_ID, "Region": REGION, "EndpointUrl": endpoint}
     values.update(parameters)
@@ -169,7 +173,7 @@ def test_invoke_uses_credentials_from_environment(run_ssmex, ssm_endpoint, stand
 
 
 def test_invoke_debug_output_redacts_secrets(run_ssmex, ssm_endpoint, standin, emulator):
-    completed = invoke(run_ssmex, start_request(ssm_endpoint.endpoint_url, Debug=True, PassThru=True), env={"STANDIN_MODE": "hang"})
+    completed = invoke(run_ssmex, start_request(ssm_endpoint.endpoint_url, Debug=True, PassThru=True, **BACKGROUND_COMMAND), env={"STANDIN_MODE": "hang"})
 
     assert completed.returncode == 0, completed.stderr
     assert "DEBUG" in completed.stderr
@@ -191,7 +195,7 @@ def test_invoke_ssmex_error_one_sentence(run_ssmex, ssm_endpoint, standin, emula
 
 
 def test_invoke_get_lists_background_sessions(run_ssmex, ssm_endpoint, standin):
-    started = invoke(run_ssmex, start_request(ssm_endpoint.endpoint_url, PassThru=True), env={"STANDIN_MODE": "hang"})
+    started = invoke(run_ssmex, start_request(ssm_endpoint.endpoint_url, PassThru=True, **BACKGROUND_COMMAND), env={"STANDIN_MODE": "hang"})
     assert started.returncode == 0, started.stderr
 
     listed = invoke(run_ssmex, {"command": "get-ssmsessionex"})

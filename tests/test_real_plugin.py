@@ -26,6 +26,7 @@ def test_real_plugin_accepts_handoff(run_ssmex, ssm_endpoint, emulator):
     completed = run_ssmex(
         "start-session", "--target", INSTANCE_ID, "--region", "us-east-1", "--endpoint-url", ssm_endpoint.endpoint_url,
         "--plugin", REAL_PLUGIN, "--pass-thru", "--ready-timeout", "20",
+        "--document-name", "AWS-StartNonInteractiveCommand", "--parameters", "command=uptime",
     )
 
     assert completed.returncode == 0, completed.stderr

@@ -26,6 +26,8 @@ from ssmex.redact import register_secret
 
 log = logging.getLogger("ssmex.session")
 
+# Documents whose session reads the user's keyboard, so they cannot run in the background.
+INTERACTIVE_DOCUMENTS = ("SSM-SessionManagerRunShell", "AWS-StartInteractiveCommand")
 PORT_DOCUMENTS = ("AWS-StartPortForwardingSession", "AWS-StartPortForwardingSessionToRemoteHost")
 DEFAULT_READY_TIMEOUT = 30.0
 
@@ -264,6 +266,13 @@ def start_in_background(
     In server mode a detached ssmex supervisor owns the plugin and serves it credentials.
     With the native client the supervisor always runs, and runs the client in its own process.
     """
+    interactive = request.document_name or "SSM-SessionManagerRunShell"
+    if interactive in INTERACTIVE_DOCUMENTS:
+        raise SsmexError(
+            f"--pass-thru cannot run {interactive}, because an interactive session needs this terminal; "
+            "run it without --pass-thru, or use a port forwarding document or AWS-StartNonInteractiveCommand.",
+            ExitCode.USAGE,
+        )
     request.validate()
     choice = choose_credentials(aws, credentials, background=True)
     if client == native.NATIVE:
