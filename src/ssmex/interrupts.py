@@ -9,7 +9,27 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Iterator
+from typing import Any, Iterable, Iterator
+
+
+@contextlib.contextmanager
+def handlers_installed(numbers: Iterable[int], handler: Any) -> Iterator[None]:
+    """Install handler for each signal while the block runs, then restore the previous ones.
+
+    A signal that cannot be changed here (not the main thread, or not on this OS) is
+    left alone.
+    """
+    previous = {}
+    for number in numbers:
+        try:
+            previous[number] = signal.signal(number, handler)
+        except (ValueError, OSError):
+            continue
+    try:
+        yield
+    finally:
+        for number, old_handler in previous.items():
+            signal.signal(number, old_handler)
 
 
 class _TerminationSignal(KeyboardInterrupt):
@@ -20,21 +40,12 @@ class _TerminationSignal(KeyboardInterrupt):
 def termination_signals_interrupt() -> Iterator[None]:
     """Turn SIGTERM (and SIGHUP on POSIX) into KeyboardInterrupt while the block runs."""
     numbers = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {}
 
     def interrupt(number: int, frame: object) -> None:
         raise _TerminationSignal(signal.Signals(number).name)
 
-    for number in numbers:
-        try:
-            previous[number] = signal.signal(number, interrupt)
-        except (ValueError, OSError):
-            continue
-    try:
+    with handlers_installed(numbers, interrupt):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
@@ -45,14 +56,5 @@ def interrupts_held() -> Iterator[None]:
     single-file executable passes on the SIGINT its child already got from the console.
     """
     numbers = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {}
-    for number in numbers:
-        try:
-            previous[number] = signal.signal(number, signal.SIG_IGN)
-        except (ValueError, OSError):
-            continue
-    try:
+    with handlers_installed(numbers, signal.SIG_IGN):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from typing import IO, Iterator, Mapping, Sequence
 
+from ssmex.interrupts import handlers_installed
 from ssmex.quoting import native_style, render_command
 from ssmex.redact import redact
 
@@ -40,18 +41,8 @@ def console_keys_to_child() -> Iterator[None]:
     The console delivers these keys to every process in the foreground group, so the
     child still receives them and decides what they mean.
     """
-    previous = {}
-    for number in user_entered_signals():
-        try:
-            previous[number] = signal.signal(number, signal.SIG_IGN)
-        except (ValueError, OSError):
-            # Not the main thread, or the signal cannot be changed: leave it alone.
-            continue
-    try:
+    with handlers_installed(user_entered_signals(), signal.SIG_IGN):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def command_line(argv: Sequence[str]) -> str | list[str]:
@@ -83,17 +74,8 @@ def termination_forwarded_to(process_holder: list) -> Iterator[None]:
             if process.poll() is None:
                 process.send_signal(number)
 
-    previous = {}
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            previous[number] = signal.signal(number, forward)
-        except (ValueError, OSError):
-            continue
-    try:
+    with handlers_installed((signal.SIGTERM, signal.SIGHUP), forward):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def run_foreground(argv: Sequence[str], environment: Mapping[str, str]) -> int:

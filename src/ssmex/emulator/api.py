@@ -360,13 +360,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._reply(status, reply)
 
 
-class SsmApiServer(http.server.ThreadingHTTPServer):
-    """The emulator's SSM endpoint, bound to 127.0.0.1 only."""
+class LoopbackHttpServer(http.server.ThreadingHTTPServer):
+    """A threaded HTTP server for one emulated AWS endpoint, bound to 127.0.0.1 only."""
 
     daemon_threads = True
+    thread_name = "ssmex-emulator-http"
 
-    def __init__(self, emulator: Emulator, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+    def __init__(self, emulator: Emulator, handler: type, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), handler)
         self.emulator = emulator
         self._thread: threading.Thread | None = None
 
@@ -374,8 +375,10 @@ class SsmApiServer(http.server.ThreadingHTTPServer):
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def start(self) -> "SsmApiServer":
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="ssmex-emulator-api", daemon=True)
+    def start(self):
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -385,8 +388,17 @@ class SsmApiServer(http.server.ThreadingHTTPServer):
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "SsmApiServer":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class SsmApiServer(LoopbackHttpServer):
+    """The emulator's SSM endpoint, bound to 127.0.0.1 only."""
+
+    thread_name = "ssmex-emulator-api"
+
+    def __init__(self, emulator: Emulator, port: int = 0) -> None:
+        super().__init__(emulator, _Handler, port)

@@ -13,12 +13,11 @@ import http.server
 import logging
 import re
 import secrets
-import threading
 import urllib.parse
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ssmex.emulator.api import _AUTHORIZATION, EmulatedInstance, Emulator, EmulatorApiError, RecordedCall
+from ssmex.emulator.api import _AUTHORIZATION, EmulatedInstance, Emulator, EmulatorApiError, LoopbackHttpServer, RecordedCall
 
 log = logging.getLogger("ssmex.emulator.ec2")
 
@@ -180,33 +179,10 @@ def _error_xml(code: str, message: str) -> str:
     )
 
 
-class Ec2ApiServer(http.server.ThreadingHTTPServer):
+class Ec2ApiServer(LoopbackHttpServer):
     """The emulator's EC2 endpoint, bound to 127.0.0.1 only."""
 
-    daemon_threads = True
+    thread_name = "ssmex-emulator-ec2"
 
     def __init__(self, emulator: Emulator, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
-        self.emulator = emulator
-        self._thread: threading.Thread | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> "Ec2ApiServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="ssmex-emulator-ec2", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "Ec2ApiServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        super().__init__(emulator, _Handler, port)
