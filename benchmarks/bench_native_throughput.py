@@ -101,8 +101,9 @@ def bench_native(mode: str, size: int, connections: int, plugin: str | None = No
         argv = [sys.executable, "-c", CLIENT_SCRIPT]
     else:
         # Keep the plugin on loopback: fake credentials, no instance metadata, the
-        # emulator's endpoint, and a session that never asks for KMS.
-        assert server.kms is None and api.endpoint_url.startswith("http://127.0.0.1:")
+        # emulator's endpoint, and a session that never requests KMS.
+        assert server.kms is None
+        assert api.endpoint_url.startswith("http://127.0.0.1:")
         environment.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLEBENCH", AWS_SECRET_ACCESS_KEY="bench-secret",
                            AWS_EC2_METADATA_DISABLED="true")
         environment.pop("AWS_SESSION_TOKEN", None)

@@ -209,7 +209,7 @@ def test_plugin_missing_starts_no_session(run_ssmex, ssm_endpoint, emulator, tmp
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
 
-    # auto would run the native client instead; --client plugin asks for the plugin.
+    # auto would run the native client instead, so --client plugin requests the plugin.
     completed = start(run_ssmex, ssm_endpoint.endpoint_url, "--client", "plugin")
 
     assert completed.returncode == 4

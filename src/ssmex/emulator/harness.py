@@ -110,7 +110,7 @@ def start_session(emulator, target: str, document: Optional[str] = None,
 
 
 class CountingResume:
-    """A resume callable that performs ResumeSession on the emulator and counts the calls."""
+    """Callable that performs ResumeSession on the emulator and counts the calls."""
 
     def __init__(self, emulator, session_id: str):
         self.emulator = emulator
