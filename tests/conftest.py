@@ -27,6 +27,25 @@ from ssmex.emulator.ec2 import Ec2ApiServer  # noqa: E402
 
 ssmex_network_guard.install()
 
+
+def _restore_keyboard_signals() -> None:
+    """Give the children the tests start the Ctrl+C and Ctrl+\\ a terminal user's commands get.
+
+    A CI job started in the background by a non-interactive shell inherits SIGINT and
+    SIGQUIT ignored, and every process the tests start would inherit that too, so Ctrl+C
+    typed on a test's pty would reach nobody. An interactive shell runs commands with both
+    at their defaults; the tests model that user.
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "SIGQUIT") and signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+_restore_keyboard_signals()
+
 INSTANCE_ID = "i-0123456789abcdef0"
 ACCESS_KEY_ID = "AKIAEXAMPLETESTKEY01"
 SECRET_ACCESS_KEY = "test-secret-key-do-not-print-0123456789"
