@@ -33,7 +33,7 @@ def _restore_keyboard_signals() -> None:
 
     A CI job started in the background by a non-interactive shell inherits SIGINT and
     SIGQUIT ignored, and every process the tests start would inherit that too, so Ctrl+C
-    typed on a test's pty would reach nobody. An interactive shell runs commands with both
+    typed on a test's pty would not interrupt them. An interactive shell runs commands with both
     at their defaults; the tests model that user.
     """
     import signal
