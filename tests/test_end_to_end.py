@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -326,3 +328,54 @@ def test_native_pass_thru_lost_session_terminated(run_ssmex, ssm_endpoint, emula
     assert "could not resume" in listed[0]["NativeError"]
     assert listed[0]["Terminated"] is True
     assert listed[0]["Alive"] is False
+
+
+def start_with_slow_response(ssmex_command, endpoint, emulator, delay):
+    """Start ssmex start-session with a late StartSession response; return once the emulator has the session."""
+    emulator.delay_next("StartSession", delay)
+    # A terminal sends Ctrl+C to the whole foreground process group: with the single-file
+    # executable, both its bootloader and ssmex get it, and the bootloader passes it on.
+    process = subprocess.Popen(
+        ssmex_command + start_args(endpoint),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not emulator.sessions and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert emulator.sessions, "StartSession never reached the emulator"
+    return process
+
+
+@needs_standin
+def test_ctrl_c_during_start_session_ends_session(ssmex_command, ssm_endpoint, standin, emulator):
+    process = start_with_slow_response(ssmex_command, ssm_endpoint.endpoint_url, emulator, delay=1.5)
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+    assert process.returncode == 130, stderr.decode()
+    assert b"press Ctrl+C again to stop now" in stderr
+    assert b"Traceback" not in stderr
+    [session_id] = emulator.sessions
+    assert [call.body["SessionId"] for call in emulator.calls_of("TerminateSession")] == [session_id]
+    assert standin.runs() == []
+
+
+@needs_standin
+def test_second_ctrl_c_stops_at_once(ssmex_command, ssm_endpoint, standin, emulator):
+    process = start_with_slow_response(ssmex_command, ssm_endpoint.endpoint_url, emulator, delay=20)
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+    assert process.returncode == 130, stderr.decode()
+    assert b"Traceback" not in stderr
+    assert standin.runs() == []

@@ -96,6 +96,29 @@ def test_foreground_prints_line_then_ctrl_c(ssmex_command, ssm_endpoint, ec2_end
     assert b"Port " in stdout
 
 
+def test_foreground_sighup_ends_session(ssmex_command, ssm_endpoint, ec2_endpoint, standin, emulator):
+    process = subprocess.Popen(
+        ssmex_command + forward_args(ssm_endpoint.endpoint_url),
+        env=dict(os.environ, STANDIN_MODE="port"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        read_until(process.stderr, b":5432\n")
+        # The terminal window closing: only ssmex gets SIGHUP here, and passes it on.
+        process.send_signal(signal.SIGHUP)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        stop_leftovers(process, standin)
+
+    assert process.returncode == 129, stderr.decode()
+    assert b"ssmex received SIGHUP and passed it to session-manager-plugin" in stderr
+    assert not process_alive(standin.only_run()["pid"])
+    assert [call.operation for call in emulator.calls if call.operation.endswith("Session")] == ["StartSession", "TerminateSession"]
+
+
 def test_foreground_deadline_ends_session(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator):
     completed = run_ssmex(*forward_args(ssm_endpoint.endpoint_url, "--ready-timeout", "1"), env={"STANDIN_MODE": "hang"})
 

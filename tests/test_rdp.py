@@ -200,7 +200,7 @@ def test_rdp_interrupt_cleans_up(ssmex_command, ssm_endpoint, ec2_endpoint, stan
     finally:
         stop_leftovers(process, standin)
 
-    assert process.returncode == 130, stderr.decode()
+    assert process.returncode == 128 + signal_number, stderr.decode()
     assert b"Traceback" not in stderr
     assert WINDOWS_PASSWORD.encode() not in stdout + stderr
     assert_session_cleaned_up(emulator, standin)

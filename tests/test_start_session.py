@@ -418,6 +418,8 @@ def test_sigterm_to_ssmex_ends_plugin_and_session(ssmex_command, ssm_endpoint, s
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
 
-    assert process.returncode == 9
-    assert b"was killed by SIGTERM" in stderr
+    assert process.returncode == 143
+    assert stderr.decode().strip().splitlines()[-1].endswith("ssmex received SIGTERM and passed it to session-manager-plugin, so session "
+                                                             f"{standin.only_run()['response']['SessionId']} was ended.")
     assert len(emulator.calls_of("TerminateSession")) == 1
+

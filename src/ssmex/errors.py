@@ -18,7 +18,14 @@ class ExitCode(enum.IntEnum):
     ACCESS_DENIED = 7
     NETWORK = 8
     PLUGIN_FAILED = 9
+    HANGUP = 129
     INTERRUPTED = 130
+    TERMINATED = 143
+
+
+def exit_code_for_signal(number: int) -> int:
+    """Return the status a shell reports for a process ended by this signal: 128 plus its number."""
+    return 128 + number
 
 
 class SsmexError(Exception):

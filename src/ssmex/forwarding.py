@@ -162,10 +162,11 @@ def forward_in_foreground(
     plugin = session.prepare_plugin(plugin_path)
     started = session.start(aws, request)
     process = None
+    received: list[int] = []
     try:
         launch = session.plugin_launch(plugin, started)
         started_processes: list = []
-        with handoff.credentials_for_plugin(launch, choice), console_keys_to_child(), termination_forwarded_to(started_processes):
+        with handoff.credentials_for_plugin(launch, choice), console_keys_to_child(), termination_forwarded_to(started_processes, received):
             session.log_launch(plugin, launch)
             process = subprocess.Popen(command_line(launch.argv), env=dict(launch.environment))
             started_processes.append(process)
@@ -186,6 +187,8 @@ def forward_in_foreground(
             state = "was terminated" if ended else "could not be terminated; end it in the console"
             raise SsmexError(f"{error.message}, so session {started.session_id} {state}; run again with --debug.", error.exit_code) from None
         raise
+    if received:
+        raise session.stopped_by_signal(started, received[0], status)
     if status == 0:
         return ExitCode.OK
     started.terminate(f"session-manager-plugin {exit_status_text(status)}")

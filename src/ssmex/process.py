@@ -58,11 +58,12 @@ def describe(argv: Sequence[str]) -> str:
 
 
 @contextlib.contextmanager
-def termination_forwarded_to(process_holder: list) -> Iterator[None]:
+def termination_forwarded_to(process_holder: list, received: list | None = None) -> Iterator[None]:
     """Pass SIGTERM and SIGHUP on to the child instead of dying from them (POSIX).
 
     ssmex then outlives the child and can end the session it started, which a closed
-    terminal or a `kill` would otherwise leave running.
+    terminal or a `kill` would otherwise leave running. Each signal passed on is appended
+    to received.
     """
     if IS_WINDOWS:
         yield
@@ -70,6 +71,8 @@ def termination_forwarded_to(process_holder: list) -> Iterator[None]:
 
     def forward(number: int, frame: object) -> None:
         log.debug("received %s; passing it to the plugin", signal.Signals(number).name)
+        if received is not None:
+            received.append(number)
         for process in process_holder:
             if process.poll() is None:
                 process.send_signal(number)
@@ -78,14 +81,15 @@ def termination_forwarded_to(process_holder: list) -> Iterator[None]:
         yield
 
 
-def run_foreground(argv: Sequence[str], environment: Mapping[str, str]) -> int:
+def run_foreground(argv: Sequence[str], environment: Mapping[str, str], received: list | None = None) -> int:
     """Run a child attached to the console and return its exit status.
 
-    A negative status means the child was killed by that signal (POSIX).
+    A negative status means the child was killed by that signal (POSIX). SIGTERM and
+    SIGHUP sent to ssmex meanwhile go to the child and are appended to received.
     """
     log.debug("running %s", describe(argv))
     started: list = []
-    with console_keys_to_child(), termination_forwarded_to(started):
+    with console_keys_to_child(), termination_forwarded_to(started, received):
         process = subprocess.Popen(command_line(argv), env=dict(environment))
         started.append(process)
         log.debug("started %s (pid %d)", os.path.basename(argv[0]), process.pid)

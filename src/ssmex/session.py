@@ -11,6 +11,7 @@ import datetime
 import logging
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from typing import Any, Callable
 
 from ssmex import handoff, native, records, supervisor
 from ssmex.aws import AwsContext, call_aws
-from ssmex.errors import ExitCode, SsmexError
+from ssmex.errors import ExitCode, SsmexError, exit_code_for_signal
+from ssmex.interrupts import interrupt_deferred, interrupts_held
 from ssmex.plugin import RESPONSE_VARIABLE, Plugin, PluginLaunch, build_launch, find_plugin, read_plugin
 from ssmex.ports import require_free_port
 from ssmex.process import describe, end_process, exit_status_text, run_foreground, spawn_detached
@@ -111,11 +113,17 @@ class StartedSession:
 def start(aws: AwsContext, request: SessionRequest) -> StartedSession:
     """Call StartSession; the caller must end the session if anything later fails."""
     client = aws.ssm_client()
-    response = call_aws("StartSession", lambda: client.start_session(**request.api_request()))
+    with interrupt_deferred("StartSession") as interrupted:
+        response = call_aws("StartSession", lambda: client.start_session(**request.api_request()))
     register_secret(response.get("TokenValue"))
     response.pop("ResponseMetadata", None)
     log.info("started session %s for target %s", response.get("SessionId"), request.target)
-    return StartedSession(aws=aws, client=client, request=request, response=response)
+    started = StartedSession(aws=aws, client=client, request=request, response=response)
+    if interrupted():
+        with interrupts_held():
+            started.terminate("Ctrl+C was pressed while StartSession ran")
+        raise KeyboardInterrupt
+    return started
 
 
 def prepare_plugin(explicit_path: str | None) -> Plugin:
@@ -164,6 +172,20 @@ def _failed_launch(started: StartedSession, plugin: Plugin, error: OSError) -> S
     )
 
 
+def stopped_by_signal(started: StartedSession, number: int, status: int) -> SsmexError:
+    """Build the error for SIGTERM or SIGHUP passed on to the plugin, after ending the session.
+
+    Its exit code is 128 plus the signal number.
+    """
+    name = signal.Signals(number).name
+    ended = status == 0 or started.terminate(f"ssmex received {name}")
+    state = "was ended" if ended else "could not be terminated; end it in the console"
+    return SsmexError(
+        f"ssmex received {name} and passed it to session-manager-plugin, so session {started.session_id} {state}.",
+        exit_code_for_signal(number),
+    )
+
+
 def run_with_plugin(
     aws: AwsContext, request: SessionRequest, plugin_path: str | None = None, credentials: str | None = None
 ) -> int:
@@ -176,16 +198,19 @@ def run_with_plugin(
     choice = choose_credentials(aws, credentials, background=False)
     plugin = prepare_plugin(plugin_path)
     started = start(aws, request)
+    received: list[int] = []
     try:
         launch = plugin_launch(plugin, started)
         with handoff.credentials_for_plugin(launch, choice):
             log_launch(plugin, launch)
-            status = run_foreground(launch.argv, launch.environment)
+            status = run_foreground(launch.argv, launch.environment, received)
     except OSError as error:
         raise _failed_launch(started, plugin, error) from None
     except BaseException:
         started.terminate("ssmex was interrupted before the plugin started")
         raise
+    if received:
+        raise stopped_by_signal(started, received[0], status)
     if status == 0:
         log.debug("session-manager-plugin exited with status 0 for session %s", started.session_id)
         return ExitCode.OK

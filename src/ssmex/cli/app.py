@@ -13,7 +13,8 @@ import botocore
 import ssmex
 from ssmex.cli import commands
 from ssmex.cli.output import configure_logging, print_error
-from ssmex.errors import ExitCode, SsmexError
+from ssmex.errors import ExitCode, SsmexError, exit_code_for_signal
+from ssmex.interrupts import TerminationSignal
 from ssmex.redact import redact
 
 log = logging.getLogger("ssmex.cli")
@@ -77,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.debug("%s", redact(traceback.format_exc()))
         print_error(error.message)
         return int(error.exit_code)
+    except TerminationSignal as stop:
+        print_error(f"Stopped by {stop.name}.")
+        return exit_code_for_signal(stop.number)
     except KeyboardInterrupt:
         print_error("Interrupted.")
         return int(ExitCode.INTERRUPTED)

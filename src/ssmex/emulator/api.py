@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -120,6 +121,7 @@ class Emulator:
         self.lock = threading.RLock()
         self._listeners: list[Callable[[str, EmulatedSession], None]] = []
         self._forced_errors: dict[str, list[EmulatorApiError]] = {}
+        self._answer_delays: dict[str, list[float]] = {}
         self._expired_keys: set[str] = set()
         self._counter = itertools.count(1)
         self._deterministic = deterministic
@@ -130,6 +132,7 @@ class Emulator:
             self.sessions.clear()
             self.calls.clear()
             self._forced_errors.clear()
+            self._answer_delays.clear()
             self._counter = itertools.count(1)
 
     def add_instance(self, instance: EmulatedInstance) -> None:
@@ -144,6 +147,11 @@ class Emulator:
         """Make the next call of operation fail with this AWS error."""
         with self.lock:
             self._forced_errors.setdefault(operation, []).append(EmulatorApiError(code, message, status))
+
+    def delay_next(self, operation: str, seconds: float) -> None:
+        """Make the next call of operation do its work at once but send its response after seconds."""
+        with self.lock:
+            self._answer_delays.setdefault(operation, []).append(seconds)
 
     def expire_access_key(self, access_key: str) -> None:
         """Reject every later call signed by access_key with 403 ExpiredTokenException."""
@@ -190,10 +198,15 @@ class Emulator:
             forced = self._forced_errors.get(operation)
             if forced:
                 raise forced.pop(0)
+            delays = self._answer_delays.get(operation)
+            delay = delays.pop(0) if delays else 0.0
         handler = getattr(self, f"_op_{operation}", None)
         if handler is None:
             raise EmulatorApiError("UnknownOperationException", f"The emulator does not implement {operation}.")
-        return handler(body, access_key)
+        response = handler(body, access_key)
+        if delay:
+            time.sleep(delay)
+        return response
 
     def _op_StartSession(self, body: dict[str, Any], access_key: str | None) -> dict[str, Any]:
         target = body.get("Target")
