@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +125,18 @@ def test_plugin_exiting_early_is_reported(run_ssmex, ssm_endpoint, standin, emul
     assert completed.returncode == 9
     assert "before the session was ready" in completed.stderr
     assert emulator.calls_of("TerminateSession")
+
+
+@pytest.mark.parametrize("credentials", ["server", "environment"])
+def test_failed_start_leaves_no_log(run_ssmex, ssm_endpoint, standin, emulator, credentials):
+    completed = start_background(
+        run_ssmex, ssm_endpoint.endpoint_url, "--credentials", credentials, "--debug", env={"STANDIN_MODE": "panic"}
+    )
+
+    assert completed.returncode == 9
+    # The plugin's output is shown under --debug instead of being kept in the state folder.
+    assert "background output: panic: runtime error" in completed.stderr
+    assert list((Path(os.environ["SSMEX_STATE_DIR"]) / "sessions").glob("*.log")) == []
 
 
 @pytest.mark.parametrize("document", [None, "SSM-SessionManagerRunShell", "AWS-StartInteractiveCommand"])

@@ -319,11 +319,13 @@ def start_in_background(
         log.info("started session-manager-plugin %s (pid %d) for session %s", plugin.version_label, process.pid, started.session_id)
         local_port = wait_until_ready(process, log_path, request.is_port_forwarding, ready_timeout)
     except OSError as error:
+        _discard_log(log_path)
         raise _failed_launch(started, plugin, error) from None
     except (SsmexError, BaseException) as error:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        _discard_log(log_path)
         ended = started.terminate("the background plugin did not become ready")
         if isinstance(error, SsmexError):
             state = "was terminated" if ended else "could not be terminated; end it in the console"
@@ -346,6 +348,18 @@ def start_in_background(
     return record
 
 
+def _discard_log(path: str) -> None:
+    """Remove the log of a background session that failed to start, showing its lines under --debug first."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+        os.remove(path)
+    except OSError:
+        return
+    for line in lines:
+        log.debug("background output: %s", line)
+
+
 def _start_native_in_background(
     aws: AwsContext, request: SessionRequest, choice: handoff.CredentialChoice, ready_timeout: float
 ) -> records.SessionRecord:
@@ -353,6 +367,7 @@ def _start_native_in_background(
     try:
         return supervisor.start_supervised(None, started, None, choice, ready_timeout)
     except BaseException as error:
+        _discard_log(os.path.join(records.sessions_dir(), f"{started.session_id}.log"))
         ended = started.terminate("the native client in the background did not become ready")
         if isinstance(error, SsmexError):
             state = "was terminated" if ended else "could not be terminated; end it in the console"
