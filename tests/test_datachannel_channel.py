@@ -70,6 +70,59 @@ def test_ack_removes_and_attach_resends(reliable):
     assert second.frames[0].created_date == first.frames[1].created_date
 
 
+def acknowledge(reliable, frame):
+    reliable.handle_ack(m.decode(m.encode_ack(frame)))
+
+
+def reconnect_with_three_pending(reliable):
+    """Send three messages, then attach a new websocket, which carries all three over."""
+    first = RecordingSocket()
+    reliable.attach(first)
+    for payload in (b"one", b"two", b"three"):
+        reliable.send_data(m.PAYLOAD_OUTPUT, payload)
+    second = RecordingSocket()
+    reliable.attach(second)
+    return second
+
+
+@pytest.mark.parametrize("skips_duplicate_acks,left", [(True, 0), (False, 3)])
+def test_carried_over_forgotten_after_later_ack(reliable, skips_duplicate_acks, left):
+    reliable.peer_skips_duplicate_acks = skips_duplicate_acks
+    second = reconnect_with_three_pending(reliable)
+    reliable.send_data(m.PAYLOAD_OUTPUT, b"four")
+
+    acknowledge(reliable, second.frames[-1])
+
+    assert [frame.sequence_number for frame in second.frames] == [0, 1, 2, 3]
+    assert reliable.unacked_count() == left
+
+
+def test_carried_over_ack_forgets_only_earlier(reliable):
+    reliable.peer_skips_duplicate_acks = True
+    second = reconnect_with_three_pending(reliable)
+
+    acknowledge(reliable, second.frames[1])
+    reliable.rto = -1.0
+
+    assert reliable.unacked_count() == 1
+    assert reliable.resend_expired() == 1
+    assert second.frames[-1].sequence_number == 2
+
+
+def test_ack_from_older_websocket_forgets_nothing(reliable):
+    reliable.peer_skips_duplicate_acks = True
+    first = RecordingSocket()
+    reliable.attach(first)
+    for payload in (b"one", b"two"):
+        reliable.send_data(m.PAYLOAD_OUTPUT, payload)
+    # A reconnect with no websocket yet: the messages went out only on the first one.
+    reliable.attach(None)
+
+    acknowledge(reliable, first.frames[1])
+
+    assert reliable.unacked_count() == 1
+
+
 def test_resend_expired_after_rto(reliable):
     socket = RecordingSocket()
     reliable.attach(socket)

@@ -53,12 +53,16 @@ MAX_RESENDS_OF_ONE_MESSAGE = 3000
 
 
 class _Outgoing:
-    __slots__ = ("frame", "sent_at", "resends")
+    __slots__ = ("frame", "sent_at", "resends", "websocket_number", "transmission_number")
 
     def __init__(self, frame: bytes, sent_at: float):
         self.frame = frame
         self.sent_at = sent_at
         self.resends = 0
+        # Which websocket carried the latest transmission, and that transmission's place
+        # in the order of all transmissions; 0 while it has not been transmitted.
+        self.websocket_number = 0
+        self.transmission_number = 0
 
 
 class ReliableChannel:
@@ -76,6 +80,14 @@ class ReliableChannel:
         self.max_payload = max_payload
 
         self._ws = None
+        self._websocket_number = 0
+        self._transmission_counter = 0
+        # Messages that were unacknowledged when a new websocket was attached.
+        self._carried_over: set[int] = set()
+        # The official plugin drops a duplicate of a message it already processed without
+        # acknowledging it. With this set, a message carried over to a new websocket counts
+        # as delivered once the peer acknowledges a message transmitted after it there.
+        self.peer_skips_duplicate_acks = False
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._drained = threading.Condition(self._state_lock)
@@ -134,10 +146,12 @@ class ReliableChannel:
         """Use a new websocket and send every unacknowledged message on it again."""
         with self._send_lock:
             self._ws = ws
+            self._websocket_number += 1
             with self._state_lock:
                 pending = list(self._unacked.values())
+                self._carried_over = set(self._unacked)
             for outgoing in pending:
-                if not self._transmit_locked(outgoing.frame):
+                if not self._transmit_locked(outgoing.frame, outgoing):
                     break
                 outgoing.sent_at = time.monotonic()
         if pending:
@@ -154,7 +168,8 @@ class ReliableChannel:
 
     # -- sending -----------------------------------------------------------
 
-    def _transmit_locked(self, frame: bytes) -> bool:
+    def _transmit_locked(self, frame: bytes, outgoing: Optional[_Outgoing] = None) -> bool:
+        """Send frame on the websocket; for a stream-data message, record where it went."""
         ws = self._ws
         if ws is None:
             return False
@@ -164,6 +179,10 @@ class ReliableChannel:
             logger.debug("%s: send failed, keeping the message for a resend: %s", self.name, error)
             self._ws = None
             return False
+        if outgoing is not None:
+            self._transmission_counter += 1
+            outgoing.websocket_number = self._websocket_number
+            outgoing.transmission_number = self._transmission_counter
         return True
 
     def send_raw(self, frame: bytes) -> bool:
@@ -208,10 +227,10 @@ class ReliableChannel:
             if self.skip_first_send is not None and self.skip_first_send(sequence_number):
                 logger.debug("%s: fault: skipped first send of seq %d", self.name, sequence_number)
                 return
-            self._transmit_locked(frame)
+            self._transmit_locked(frame, outgoing)
             if self.send_twice is not None and self.send_twice(sequence_number):
                 logger.debug("%s: fault: sent seq %d twice", self.name, sequence_number)
-                self._transmit_locked(frame)
+                self._transmit_locked(frame, outgoing)
 
     def send_ack(self, message: m.ClientMessage, delay: float = 0.0) -> None:
         """Queue an acknowledge for `message`, which the ack thread sends after `delay` seconds."""
@@ -278,13 +297,41 @@ class ReliableChannel:
             outgoing = self._unacked.pop(sequence_number, None)
             if outgoing is None:
                 return
+            self._carried_over.discard(sequence_number)
             # Karn's rule: a resent message gives no trustworthy round-trip sample.
             if outgoing.resends == 0:
                 self._update_rto(time.monotonic() - outgoing.sent_at)
+            if self.peer_skips_duplicate_acks and self._carried_over:
+                self._forget_processed_duplicates(outgoing)
             if len(self._unacked) < self.max_in_flight:
                 self._window_open.notify_all()
             if not self._unacked:
                 self._drained.notify_all()
+
+    def _forget_processed_duplicates(self, acknowledged: _Outgoing) -> None:
+        """Drop carried-over messages that the peer must already have processed.
+
+        A websocket delivers in order, and the peer acknowledges each message it keeps before
+        it reads the next one. So a carried-over message that went out on this websocket before
+        the acknowledged one, and is still unacknowledged, reached the peer as a duplicate.
+        Called with the state lock held.
+        """
+        # NOTE: the official plugin also leaves a message unacknowledged when its port handler
+        # is not ready. Such a message, carried over a reconnect, would be dropped here.
+        if acknowledged.websocket_number != self._websocket_number:
+            return
+        delivered = [
+            sequence_number
+            for sequence_number in self._carried_over
+            if (item := self._unacked.get(sequence_number)) is not None
+            and item.websocket_number == self._websocket_number
+            and item.transmission_number < acknowledged.transmission_number
+        ]
+        for sequence_number in delivered:
+            del self._unacked[sequence_number]
+            self._carried_over.discard(sequence_number)
+        if delivered:
+            logger.debug("%s: the peer processed seq %s before the reconnect; no longer resending them", self.name, sorted(delivered))
 
     def _update_rto(self, sample: float) -> None:
         # The usual TCP estimator (RFC 6298 gains 1/8 and 1/4), capped at MAX_RTO.
@@ -311,7 +358,7 @@ class ReliableChannel:
         sent = 0
         with self._send_lock:
             for outgoing in expired:
-                if not self._transmit_locked(outgoing.frame):
+                if not self._transmit_locked(outgoing.frame, outgoing):
                     break
                 outgoing.sent_at = time.monotonic()
                 outgoing.resends += 1

@@ -89,6 +89,7 @@ class SessionChannel:
         self.session = session
         self.session_id = session.session_id
         self.reliable = ReliableChannel(outgoing_type=m.OUTPUT_STREAM_DATA, name=f"emulator-{self.session_id}")
+        self.reliable.peer_skips_duplicate_acks = True
         faults = server.faults
         self.reliable.skip_first_send = lambda seq: bool(faults.lose_output_every) and seq % faults.lose_output_every == faults.lose_output_every - 1
         self.reliable.send_twice = lambda seq: bool(faults.duplicate_output_every) and seq % faults.duplicate_output_every == faults.duplicate_output_every - 1
@@ -291,6 +292,17 @@ class SessionChannel:
             if self.ws is ws:
                 self.ws = None
         self.reliable.detach(ws)
+
+    def drop_websocket(self) -> bool:
+        """Drop the current websocket as a failing network would; return False when none is attached."""
+        with self._lock:
+            ws = self.ws
+        if ws is None:
+            return False
+        logger.info("session %s: fault: dropped the websocket on request", self.session_id)
+        self.detach(ws)
+        _abort(ws)
+        return True
 
     def handle_frame(self, ws, frame: bytes) -> None:
         message = m.decode_and_validate(frame, strict_length=True)
