@@ -168,7 +168,15 @@ def test_native_failure_terminates_session(run_ssmex, ssm_endpoint, data_channel
     assert "Traceback" not in completed.stderr
 
 
-def test_native_port_prints_bound_port(ssmex_command, ssm_endpoint, data_channel, emulator):
+@pytest.mark.parametrize(
+    "signal_number,exit_code,calls",
+    [
+        # Ctrl+C: the TerminateSession flag alone ends the session, as with the plugin.
+        (signal.SIGINT, 0, ["StartSession"]),
+        (signal.SIGTERM, 143, ["StartSession", "TerminateSession"]),
+    ],
+)
+def test_native_port_ends_on_signal(ssmex_command, ssm_endpoint, data_channel, emulator, signal_number, exit_code, calls):
     echo = EchoServer()
     emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
     process = subprocess.Popen(
@@ -185,7 +193,7 @@ def test_native_port_prints_bound_port(ssmex_command, ssm_endpoint, data_channel
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(b"ping")
             assert connection.recv(4) == b"ping"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal_number)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
@@ -193,10 +201,11 @@ def test_native_port_prints_bound_port(ssmex_command, ssm_endpoint, data_channel
             process.wait(timeout=10)
         echo.close()
 
-    assert process.returncode == 0
-    assert operations(emulator) == ["StartSession"]
+    assert process.returncode == exit_code
+    assert operations(emulator) == calls
     channel = data_channel.channel_for(next(iter(emulator.sessions)))
-    assert channel.flags, "the client sent no TerminateSession flag on Ctrl+C"
+    assert channel.flags, "the client sent no TerminateSession flag"
+    assert next(iter(emulator.sessions.values())).status == "Terminated"
 
 
 def test_native_debug_output_has_no_secrets(run_ssmex, ssm_endpoint, data_channel, emulator):

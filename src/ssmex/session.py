@@ -20,7 +20,7 @@ from typing import Any, Callable
 from ssmex import handoff, native, records, supervisor
 from ssmex.aws import AwsContext, call_aws
 from ssmex.errors import ExitCode, SsmexError, exit_code_for_signal
-from ssmex.interrupts import interrupt_deferred, interrupts_held
+from ssmex.interrupts import interrupt_deferred, interrupts_held, termination_signals_interrupt
 from ssmex.plugin import RESPONSE_VARIABLE, Plugin, PluginLaunch, build_launch, find_plugin, read_plugin
 from ssmex.ports import require_free_port
 from ssmex.process import describe, end_process, exit_status_text, run_foreground, spawn_detached
@@ -232,7 +232,8 @@ def run_with_native(aws: AwsContext, request: SessionRequest, on_listening: Call
     aws.check_credentials()
     started = start(aws, request)
     try:
-        return native.run_native(started.response, aws, request.target, on_listening=on_listening)
+        with termination_signals_interrupt():
+            return native.run_native(started.response, aws, request.target, on_listening=on_listening)
     except SsmexError as error:
         ended = started.terminate("the native client failed")
         state = "was terminated" if ended else "could not be terminated; end it in the console"

@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from ssmex.datachannel import message as m
 from ssmex.datachannel.channel import ReliableChannel
 from ssmex.errors import ExitCode, SsmexError
+from ssmex.interrupts import TerminationSignal
 from ssmex.redact import register_secret
 
 logger = logging.getLogger("ssmex.datachannel.client")
@@ -496,10 +497,13 @@ class NativeSession:
             if self.handler is not None and not self._done.is_set():
                 self.handler.activate()
             self._wait_until_done()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             if self.handshake.session_type != SESSION_TYPE_PORT or self.handler is None:
                 raise
             self._interrupt_port_session()
+            if isinstance(interrupt, TerminationSignal):
+                # SIGTERM or SIGHUP ends the session like Ctrl+C, but ssmex reports the signal.
+                raise
         finally:
             self._shut_down()
 
