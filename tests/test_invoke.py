@@ -266,3 +266,21 @@ def test_invoke_rdp_maps_to_rdp_command(run_ssmex):
         "--",
         INSTANCE_ID,
     ]
+
+
+@pytest.mark.parametrize("client", ["native", "Native"])
+def test_invoke_client_native_skips_plugin(run_ssmex, ssm_endpoint, standin, emulator, client):
+    from ssmex.emulator.datachannel import start_data_channel_server
+
+    server = start_data_channel_server(emulator)
+    try:
+        request = start_request(
+            ssm_endpoint.endpoint_url, Client=client, DocumentName="AWS-StartNonInteractiveCommand", Parameter={"command": "whoami"}
+        )
+        completed = invoke(run_ssmex, request)
+    finally:
+        server.close()
+
+    assert completed.returncode == 0, completed.stderr
+    assert standin.runs() == []
+    assert [session.status for session in emulator.sessions.values()] == ["Terminated"]

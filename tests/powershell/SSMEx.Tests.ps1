@@ -102,7 +102,7 @@ Describe 'Start-SSMSessionEx with $PSNativeCommandArgumentPassing = <Mode>' -For
     It 'hands every parameter over intact in SSMEX_REQUEST' {
         $parameter = [ordered]@{ portNumber = 3389; localPortNumber = '33389'; command = @('echo', 'a "b" c', '') }
 
-        Start-SSMSessionEx $InstanceId 'AWS-StartPortForwardingSession' -Parameter $parameter -Reason $Reason -Region 'eu-west-1' -EndpointUrl 'https://vpce.example.invalid' -PassThru | Out-Null
+        Start-SSMSessionEx $InstanceId 'AWS-StartPortForwardingSession' -Parameter $parameter -Reason $Reason -Region 'eu-west-1' -EndpointUrl 'https://vpce.example.invalid' -Client Native -PassThru | Out-Null
 
         $request = (Get-FakeRun)[0].request
         $request.command | Should -BeExactly 'Start-SSMSessionEx'
@@ -112,6 +112,7 @@ Describe 'Start-SSMSessionEx with $PSNativeCommandArgumentPassing = <Mode>' -For
         $request.parameters.Reason | Should -BeExactly $Reason
         $request.parameters.Region | Should -BeExactly 'eu-west-1'
         $request.parameters.EndpointUrl | Should -BeExactly 'https://vpce.example.invalid'
+        $request.parameters.Client | Should -BeExactly 'native'
         $request.parameters.PassThru | Should -BeTrue
         @($request.parameters.Parameter.portNumber) | Should -Be @('3389')
         @($request.parameters.Parameter.localPortNumber) | Should -Be @('33389')
@@ -380,7 +381,7 @@ Describe 'RDP clients' {
     It 'hands Start-SSMRDPClient the full key path and the port' {
         Push-Location -Path $TestDrive
         try {
-            Start-SSMRDPClient -InstanceId $InstanceId -PemFile 'admin key.pem' -LocalPort 33389 -NoLaunch
+            Start-SSMRDPClient -InstanceId $InstanceId -PemFile 'admin key.pem' -LocalPort 33389 -NoLaunch -Client Plugin
         }
         finally {
             Pop-Location
@@ -393,6 +394,7 @@ Describe 'RDP clients' {
         $request.parameters.Port | Should -Be 3389
         $request.parameters.LocalPort | Should -Be 33389
         $request.parameters.NoLaunch | Should -BeTrue
+        $request.parameters.Client | Should -BeExactly 'plugin'
     }
 
     It 'hands Start-EC2RDPClient its parameters' {

@@ -78,6 +78,7 @@ COMMANDS = (
             Parameter("PassThru", SWITCH, "--pass-thru"),
             Parameter("EndpointUrl", option="--endpoint-url"),
             Parameter("PluginPath", option="--plugin"),
+            Parameter("Client", option="--client"),
         ),
     ),
     Command("Get-SSMSessionEx", ("sessions", "list", "--json"), ()),
@@ -102,6 +103,7 @@ COMMANDS = (
             Parameter("EndpointUrl", option="--endpoint-url"),
             Parameter("Ec2EndpointUrl", option="--ec2-endpoint-url"),
             Parameter("PluginPath", option="--plugin"),
+            Parameter("Client", option="--client"),
         ),
     ),
     Command(

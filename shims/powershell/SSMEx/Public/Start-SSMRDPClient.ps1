@@ -41,6 +41,10 @@ function Start-SSMRDPClient {
 
     .PARAMETER PluginPath
     The session-manager-plugin executable to run.
+    .PARAMETER Client
+    What runs the session: Plugin (session-manager-plugin), Native (ssmex's own client,
+    which needs no plugin installed) or Auto (the plugin when it is found, else Native).
+    Without it, $env:SSMEX_CLIENT, then Auto.
 
     .EXAMPLE
     Start-SSMRDPClient -InstanceId i-0123456789abcdef0 -PemFile .\admin-key.pem
@@ -98,7 +102,10 @@ function Start-SSMRDPClient {
         [string]$Ec2EndpointUrl,
 
         [ValidateNotNullOrEmpty()]
-        [string]$PluginPath
+        [string]$PluginPath,
+
+        [ValidateSet('Auto', 'Plugin', 'Native')]
+        [string]$Client
     )
 
     process {
@@ -118,6 +125,7 @@ function Start-SSMRDPClient {
             if ($EndpointUrl) { $request['EndpointUrl'] = $EndpointUrl }
             if ($Ec2EndpointUrl) { $request['Ec2EndpointUrl'] = $Ec2EndpointUrl }
             if ($PluginPath) { $request['PluginPath'] = $PSCmdlet.GetUnresolvedProviderPathFromPSPath($PluginPath) }
+            if ($Client) { $request['Client'] = $Client.ToLowerInvariant() }
             $debugOutput = $PSBoundParameters.ContainsKey('Debug')
             if ($debugOutput) { $request['Debug'] = $true }
 

@@ -52,6 +52,10 @@ function Start-SSMSessionEx {
     .PARAMETER PluginPath
     The session-manager-plugin executable to run. Without it, ssmex uses SSMEX_PLUGIN,
     PATH, then the installers' locations.
+    .PARAMETER Client
+    What runs the session: Plugin (session-manager-plugin), Native (ssmex's own client,
+    which needs no plugin installed) or Auto (the plugin when it is found, else Native).
+    Without it, $env:SSMEX_CLIENT, then Auto.
 
     .EXAMPLE
     Start-SSMSessionEx -Target i-0123456789abcdef0
@@ -117,7 +121,9 @@ function Start-SSMSessionEx {
         [string]$EndpointUrl,
 
         [ValidateNotNullOrEmpty()]
-        [string]$PluginPath
+        [string]$PluginPath,
+        [ValidateSet('Auto', 'Plugin', 'Native')]
+        [string]$Client
     )
 
     try {
@@ -133,6 +139,7 @@ function Start-SSMSessionEx {
         if ($EndpointUrl) { $request['EndpointUrl'] = $EndpointUrl }
         # A relative path means the current PowerShell location, which ssmex does not know.
         if ($PluginPath) { $request['PluginPath'] = $PSCmdlet.GetUnresolvedProviderPathFromPSPath($PluginPath) }
+        if ($Client) { $request['Client'] = $Client.ToLowerInvariant() }
         $debugOutput = $PSBoundParameters.ContainsKey('Debug')
         if ($debugOutput) { $request['Debug'] = $true }
 
