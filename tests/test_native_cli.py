@@ -363,6 +363,51 @@ def test_ssh_proxy_native_round_trip(ssmex_command, ssm_endpoint, data_channel, 
     assert emulator.calls[0].body["DocumentName"] == "AWS-StartSSHSession"
 
 
+def ssh_proxy_native(run_ssmex, endpoint, **kwargs):
+    return run_ssmex("ssh-proxy", INSTANCE_ID, "22", "--client", "native", "--region", REGION, "--endpoint-url", endpoint, **kwargs)
+
+
+def test_ssh_proxy_reply_after_stdin_ends(run_ssmex, ssm_endpoint, data_channel, emulator):
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
+    try:
+        # Standard input ends right after the line, before the echo can come back.
+        results = [ssh_proxy_native(run_ssmex, ssm_endpoint.endpoint_url, input=f"hello-{run}\n") for run in range(5)]
+    finally:
+        echo.close()
+
+    assert [completed.stdout for completed in results] == [f"hello-{run}\n" for run in range(5)]
+    assert [completed.returncode for completed in results] == [0] * 5
+    assert [session.status for session in emulator.sessions.values()] == ["Terminated"] * 5
+
+
+def test_ssh_proxy_sighup_ends_quietly(ssmex_command, ssm_endpoint, data_channel, emulator):
+    echo = EchoServer()
+    emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
+    process = subprocess.Popen(
+        ssmex_command + ["ssh-proxy", INSTANCE_ID, "22", "--client", "native", "--region", REGION,
+                         "--endpoint-url", ssm_endpoint.endpoint_url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        process.stdin.write(b"ping\n")
+        process.stdin.flush()
+        assert read_exactly(process.stdout, 5) == b"ping\n"
+        # ssh sends its ProxyCommand SIGHUP when it exits.
+        process.send_signal(signal.SIGHUP)
+        process.wait(timeout=30)
+        stderr = process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        echo.close()
+
+    assert process.returncode == 0, stderr
+    assert "error" not in stderr
+    assert [session.status for session in emulator.sessions.values()] == ["Terminated"]
+
+
 def test_port_forward_native_pass_thru(run_ssmex, ssm_endpoint, data_channel, emulator):
     echo = EchoServer()
     emulator.instances[INSTANCE_ID].port_map[5432] = ("127.0.0.1", echo.port)

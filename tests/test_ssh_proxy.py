@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -34,6 +35,30 @@ def test_stdin_bytes_come_back_on_stdout(ssmex_command, ssm_endpoint, ec2_endpoi
     assert completed.stdout == payload
     request = json.loads(standin.only_run()["argv"][4])
     assert request == {"Target": INSTANCE_ID, "DocumentName": "AWS-StartSSHSession", "Parameters": {"portNumber": ["22"]}}
+
+
+def test_sighup_from_ssh_ends_session_quietly(ssmex_command, ssm_endpoint, ec2_endpoint, standin, emulator, monkeypatch):
+    monkeypatch.setenv("STANDIN_MODE", "stdio")
+    process = subprocess.Popen(
+        ssmex_command + ["ssh-proxy", "web-1", "22", "--region", REGION, "--endpoint-url", ssm_endpoint.endpoint_url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        process.stdin.write(b"ping\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == b"ping\n"
+        # ssh sends its ProxyCommand SIGHUP when it exits.
+        process.send_signal(signal.SIGHUP)
+        process.wait(timeout=30)
+        stderr = process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    assert process.returncode == 0, stderr
+    assert "error" not in stderr
+    assert [call.operation for call in emulator.calls if call.operation.endswith("Session")] == ["StartSession", "TerminateSession"]
 
 
 def test_messages_go_to_stderr_only(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator):

@@ -500,10 +500,12 @@ class NativeSession:
         except KeyboardInterrupt as interrupt:
             if self.handshake.session_type != SESSION_TYPE_PORT or self.handler is None:
                 raise
-            self._interrupt_port_session()
             if isinstance(interrupt, TerminationSignal):
-                # SIGTERM or SIGHUP ends the session like Ctrl+C, but ssmex reports the signal.
+                # SIGTERM or SIGHUP: end the session without the Ctrl+C status lines; the caller
+                # reports the signal.
+                self.terminate()
                 raise
+            self._interrupt_port_session()
         finally:
             self._shut_down()
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from typing import Optional
 
 from ssmex.datachannel import message as m
@@ -19,6 +20,11 @@ logger = logging.getLogger("ssmex.datachannel.port")
 LOCAL_HOST = "127.0.0.1"
 READ_SIZE = 32768
 SMUX_KEEPALIVE_INTERVAL = 10.0
+
+
+# After standard input ends, a stdin/stdout session stays open until the remote side has
+# sent nothing for this long, so a reply to the last bytes still reaches standard output.
+OUTPUT_QUIET_SECONDS = 0.5
 
 
 def create_port_handler(session):
@@ -251,6 +257,7 @@ class StdioPortHandler:
         self.session = session
         self._stdout = _binary_stream(session.options.stdout or sys.stdout)
         self._writer = QueuedWriter(self._write_stdout, name=f"stdio-{session.session_id}-write")
+        self._last_output = time.monotonic()
 
     def _write_stdout(self, data: bytes) -> None:
         self._stdout.write(data)
@@ -273,14 +280,30 @@ class StdioPortHandler:
         except OSError as error:
             logger.debug("reading stdin of session %s failed: %s", self.session.session_id, error)
 
-        # The plugin exits at once on EOF; waiting for the acks keeps the last bytes.
+        # The plugin exits at once on EOF, dropping what is still on its way in either direction.
+        # This client waits until its last bytes are acknowledged and the reply to them has
+        # arrived, then ends the session with the TerminateSession flag.
+        deadline = time.monotonic() + self.session.options.drain_timeout
         if not self.session.channel.wait_drained(self.session.options.drain_timeout):
             logger.warning("session %s ended with %d messages unacknowledged", self.session.session_id,
                            self.session.channel.unacked_count())
+        self._wait_for_quiet_output(deadline)
+        if not self.session.done:
+            self.session.terminate()
         self.session.finish(0)
+
+    def _wait_for_quiet_output(self, deadline: float) -> None:
+        """Wait until no remote output has arrived for OUTPUT_QUIET_SECONDS, or until deadline."""
+        while not self.session.done:
+            now = time.monotonic()
+            quiet_until = self._last_output + OUTPUT_QUIET_SECONDS
+            if now >= quiet_until or now >= deadline:
+                return
+            time.sleep(min(quiet_until, deadline) - now)
 
     def on_message(self, message: m.ClientMessage) -> None:
         if message.payload_type == m.PAYLOAD_OUTPUT:
+            self._last_output = time.monotonic()
             self._writer.put(message.payload)
 
     def stop(self) -> None:

@@ -7,10 +7,15 @@ standard error, and never prompts, because standard input belongs to ssh.
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 
 from ssmex import native, session
 from ssmex.cli.context import aws_context, client_option, credentials_option, ec2_endpoint_option, plugin_option, resolve_target
 from ssmex.errors import ExitCode, SsmexError
+from ssmex.interrupts import TerminationSignal
+
+log = logging.getLogger("ssmex.cli.ssh_proxy")
 
 SSH_DOCUMENT = "AWS-StartSSHSession"
 
@@ -41,6 +46,17 @@ def run(args: argparse.Namespace) -> int:
     aws = aws_context(args)
     target = resolve_target(args, aws, args.host, interactive=False)
     request = session.SessionRequest(target=target, document_name=SSH_DOCUMENT, parameters={"portNumber": [str(int(args.port))]})
-    if client == native.NATIVE:
-        return session.run_with_native(aws, request)
-    return session.run_with_plugin(aws, request, plugin_path=args.plugin, credentials=args.credentials)
+    # ssh sends its ProxyCommand SIGHUP when it exits, so SIGHUP is the normal end here: the
+    # session is ended as for any signal, but quietly, because ssh's terminal is the user's.
+    try:
+        if client == native.NATIVE:
+            return session.run_with_native(aws, request)
+        return session.run_with_plugin(aws, request, plugin_path=args.plugin, credentials=args.credentials)
+    except TerminationSignal as stop:
+        if stop.number != getattr(signal, "SIGHUP", None):
+            raise
+    except SsmexError as error:
+        if error.exit_code != ExitCode.HANGUP:
+            raise
+    log.debug("ssh ended the proxy with SIGHUP; the session was ended")
+    return ExitCode.OK
