@@ -90,6 +90,17 @@ def test_unknown_name_one_sentence(run_ssmex, ssm_endpoint, ec2_endpoint, standi
     assert emulator.calls_of("StartSession") == []
 
 
+def test_local_ssm_with_default_ec2_refused(run_ssmex, ssm_endpoint, standin, emulator):
+    # No EC2 endpoint is named, so botocore would send the name look-up to AWS.
+    completed = start(run_ssmex, ssm_endpoint.endpoint_url, "--target", "web-1")
+
+    assert completed.returncode == 3
+    assert f"The SSM endpoint {ssm_endpoint.endpoint_url} is on this machine, but EC2 calls would go to https://ec2." in completed.stderr
+    assert "--ec2-endpoint-url" in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
+    assert emulator.calls == []
+
+
 def test_no_target_without_terminal(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator):
     completed = start(run_ssmex, ssm_endpoint.endpoint_url)
 

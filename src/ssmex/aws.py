@@ -6,8 +6,10 @@ before the first API call so that a missing region or credential never costs a s
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,6 +31,24 @@ class AwsSettings:
     region: str | None = None
     endpoint_url: str | None = None
     verify_ssl: bool = True
+
+
+# How to point each service ssmex calls besides SSM at another endpoint.
+_ENDPOINT_SETTINGS = {"ec2": "pass --ec2-endpoint-url or set AWS_ENDPOINT_URL_EC2"}
+
+
+def is_local_url(url: str | None) -> bool:
+    """Return whether url names this machine: localhost or a loopback address."""
+    try:
+        host = urllib.parse.urlsplit(url or "").hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _config_file() -> str:
@@ -130,6 +150,30 @@ class AwsContext:
 
     def client(self, service: str, endpoint_url: str | None = None) -> Any:
         """Create a botocore client in the resolved region."""
+        client = self._create_client(service, endpoint_url)
+        if service != "ssm" and endpoint_url is None:
+            self._reject_mixed_endpoints(service, client.meta.endpoint_url)
+        return client
+
+    def _reject_mixed_endpoints(self, service: str, endpoint_url: str) -> None:
+        """Raise when SSM is reached on this machine but service would reach AWS by default.
+
+        That pairing usually means an emulator or a tunnel was set up for SSM alone, and the call
+        would take these credentials to AWS. An endpoint named for the service is trusted.
+        """
+        ssm_endpoint = self.settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_SSM") or os.environ.get("AWS_ENDPOINT_URL")
+        named = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
+        if named or not is_local_url(ssm_endpoint) or is_local_url(endpoint_url):
+            return
+        setting = _ENDPOINT_SETTINGS.get(service, f"set AWS_ENDPOINT_URL_{service.upper()}")
+        raise SsmexError(
+            f"The SSM endpoint {ssm_endpoint} is on this machine, but {service.upper()} calls would go to {endpoint_url}; "
+            f"{setting} to the matching local endpoint (ssmex emulator prints it), or to that AWS endpoint "
+            "if it is meant.",
+            ExitCode.CONFIGURATION,
+        )
+
+    def _create_client(self, service: str, endpoint_url: str | None) -> Any:
         try:
             return self.session.create_client(
                 service,
