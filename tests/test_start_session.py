@@ -278,6 +278,26 @@ def test_malformed_parameters_rejected(run_ssmex, ssm_endpoint, standin, emulato
     assert emulator.calls == []
 
 
+@pytest.mark.parametrize(
+    "parameters,fragment",
+    [
+        ("portNumber=22,localPortNumber", "portNumber has 2 values ('22', 'localPortNumber') but takes one"),
+        ("portNumber=ssh", "portNumber 'ssh' is not a port number; use 1 to 65535."),
+        ("portNumber=0", "portNumber '0' is not a port number; use 1 to 65535."),
+        ("portNumber=22,localPortNumber=70000", "localPortNumber '70000' is not a port number; use 0 to 65535."),
+    ],
+)
+def test_invalid_port_parameters_rejected(run_ssmex, ssm_endpoint, standin, emulator, parameters, fragment):
+    completed = start(
+        run_ssmex, ssm_endpoint.endpoint_url, "--document-name", "AWS-StartPortForwardingSession", "--parameters", parameters
+    )
+
+    assert completed.returncode == 2
+    assert fragment in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
+    assert emulator.calls == []
+
+
 def test_parameters_from_file(run_ssmex, ssm_endpoint, standin, tmp_path):
     path = tmp_path / "params.json"
     path.write_text('\ufeff{"portNumber": ["3389"], "localPortNumber": 0}', encoding="utf-8")

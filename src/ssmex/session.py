@@ -72,17 +72,28 @@ class SessionRequest:
             )
         if self.reason is not None and not 1 <= len(self.reason) <= 256:
             raise SsmexError("The reason must be 1 to 256 characters long; give a shorter one or leave out --reason.", ExitCode.USAGE)
-        local_port = (self.parameters or {}).get("localPortNumber")
-        if self.is_port_forwarding and local_port:
-            try:
-                number = int(local_port[0])
-            except ValueError:
-                raise SsmexError(
-                    f"localPortNumber {local_port[0]!r} is not a port number; use 0 to 65535.", ExitCode.USAGE
-                ) from None
-            if not 0 <= number <= 65535:
-                raise SsmexError(f"localPortNumber {number} is out of range; use 0 to 65535.", ExitCode.USAGE)
-            require_free_port(number, "localPortNumber")
+        if self.is_port_forwarding or self.document_name == "AWS-StartSSHSession":
+            self._validate_port("portNumber", lowest=1)
+            local_port = self._validate_port("localPortNumber", lowest=0)
+            if local_port is not None and self.is_port_forwarding:
+                require_free_port(local_port, "localPortNumber")
+
+    def _validate_port(self, name: str, lowest: int) -> int | None:
+        """Check that the port parameter name, when given, is one number from lowest to 65535."""
+        values = (self.parameters or {}).get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            shown = ", ".join(repr(value) for value in values)
+            raise SsmexError(
+                f"{name} has {len(values)} values ({shown}) but takes one; check --parameters, where a word "
+                "without =value after a comma is read as another value of the parameter before it.",
+                ExitCode.USAGE,
+            )
+        text = values[0].strip()
+        if not text.isdigit() or not lowest <= int(text) <= 65535:
+            raise SsmexError(f"{name} {values[0]!r} is not a port number; use {lowest} to 65535.", ExitCode.USAGE)
+        return int(text)
 
 
 @dataclass
