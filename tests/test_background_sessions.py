@@ -73,6 +73,7 @@ def test_sessions_lists_alive_and_gone(background, run_ssmex):
     assert rows[first["SessionId"]]["Alive"] is True
     assert rows[second["SessionId"]]["Alive"] is False
     assert first["SessionId"] in table.stdout
+    assert table.stdout.split()[:4] == ["SessionId", "Target", "DocumentName", "Client"]
     assert "alive" in table.stdout
     assert "gone" in table.stdout
 

@@ -109,5 +109,7 @@ def test_unreachable_endpoint_blocks(run_ssmex, standin):
     completed = doctor(run_ssmex, f"http://127.0.0.1:{port}")
 
     assert completed.returncode == 3
-    assert rows(completed.stdout)["permission"].startswith("blocking")
-    assert "could not be reached" in completed.stdout
+    table = rows(completed.stdout)
+    assert table["endpoint"].startswith("blocking")
+    assert "could not be reached" in table["endpoint"]
+    assert "permission" not in table

@@ -188,7 +188,18 @@ def test_missing_credentials_stop_before_any_call(run_ssmex, ssm_endpoint, stand
 
     assert completed.returncode == 3
     assert "No AWS credentials were found" in completed.stderr
+    # AWS_EC2_METADATA_DISABLED is set for every test, so the message must not claim that place.
+    assert "instance metadata" not in completed.stderr
     assert emulator.calls == []
+    assert standin.runs() == []
+
+
+def test_invalid_endpoint_url_named(run_ssmex, standin):
+    completed = start(run_ssmex, "not-a-url")
+
+    assert completed.returncode == 3
+    assert "The endpoint URL 'not-a-url' is invalid; use an http or https URL" in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
     assert standin.runs() == []
 
 

@@ -51,6 +51,14 @@ def is_local_url(url: str | None) -> bool:
         return False
 
 
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _config_file() -> str:
     return os.path.expanduser(os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"))
 
@@ -136,11 +144,12 @@ class AwsContext:
                 ExitCode.CONFIGURATION,
             ) from None
         if frozen is None or not frozen.access_key or not frozen.secret_key:
+            metadata_disabled = os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true"
+            last_places = "and the container endpoint" if metadata_disabled else "the container endpoint and instance metadata"
             raise SsmexError(
                 "No AWS credentials were found: looked at the environment (AWS_ACCESS_KEY_ID), "
                 f"{_credentials_file()}, {_config_file()} (profile {self.profile or 'default'}, including SSO and "
-                "credential_process), the container endpoint and instance metadata; run `aws configure` or "
-                "`aws sso login`, or pass --profile.",
+                f"credential_process) {last_places}; run `aws configure` or `aws sso login`, or pass --profile.",
                 ExitCode.CONFIGURATION,
             )
         register_secret(frozen.secret_key)
@@ -196,6 +205,13 @@ class AwsContext:
                 ExitCode.ERROR,
             ) from None
         except ValueError as error:
+            given = endpoint_url or (self.settings.endpoint_url if service == "ssm" else None)
+            if given and not _is_http_url(given):
+                raise SsmexError(
+                    f"The endpoint URL {given!r} is invalid; use an http or https URL such as "
+                    f"https://{service}.{self.region}.amazonaws.com.",
+                    ExitCode.CONFIGURATION,
+                ) from None
             raise SsmexError(
                 f"The region {self.region!r} (from {self.region_origin}) or the endpoint is invalid "
                 f"({str(error).rstrip('.')}); use a region name such as eu-west-1 and an http(s) endpoint URL.",

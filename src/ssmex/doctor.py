@@ -69,10 +69,14 @@ def check_aws(settings: AwsSettings) -> list[Check]:
     checks.append(Check("credentials", OK, f"found by botocore's {credentials.method} provider{profile}"))
 
     client = aws.ssm_client()
-    checks.append(Check("endpoint", OK, client.meta.endpoint_url))
+    endpoint = client.meta.endpoint_url
     try:
         response = call_aws("DescribeInstanceInformation", lambda: client.describe_instance_information(MaxResults=5))
     except SsmexError as error:
+        if error.exit_code == ExitCode.NETWORK:
+            checks.append(Check("endpoint", BLOCKING, error.message))
+            return checks
+        checks.append(Check("endpoint", OK, endpoint))
         if error.exit_code == ExitCode.ACCESS_DENIED:
             checks.append(
                 Check(
@@ -85,6 +89,7 @@ def check_aws(settings: AwsSettings) -> list[Check]:
         else:
             checks.append(Check("permission", BLOCKING, error.message))
         return checks
+    checks.append(Check("endpoint", OK, endpoint))
     count = len(response.get("InstanceInformationList") or [])
     checks.append(
         Check(

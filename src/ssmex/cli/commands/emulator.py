@@ -15,6 +15,25 @@ FAKE_ACCESS_KEY_ID = "AKIAEMULATOREXAMPLE1"
 FAKE_SECRET_ACCESS_KEY = "emulator-secret-not-a-real-key"
 
 
+CONFIG_HELP = """\
+--config FILE is JSON with a list of instances; only "id" is required:
+
+  {"instances": [
+    {"id": "i-0123456789abcdef0", "name": "web-1", "ping_status": "Online",
+     "platform": "Linux", "agent_version": "3.3.1142.0",
+     "ports": {"22": "127.0.0.1:2222"}, "hosts": {"db.internal": "127.0.0.1"}}
+  ]}
+
+  ports    remote port -> the HOST:PORT the emulator dials for port sessions
+  hosts    host names for AWS-StartPortForwardingSessionToRemoteHost -> an address
+  agent_version  above 3.0.196.0 gives multiplexed port sessions, 3.0.196.0 or older basic
+  EC2 fields for name look-ups and RDP: state, public_ip, public_dns, key_name,
+  key_public_pem_file (PEM public key) and password (returned by GetPasswordData)
+
+Every address the emulator dials or reports must be a loopback address.
+"""
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "emulator",
@@ -23,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "Serve the SSM API and the Session Manager data channel on 127.0.0.1 for emulated "
             "instances, so ssmex and the AWS CLI can hold sessions with no AWS account."
         ),
+        epilog=CONFIG_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=0, help="SSM API port on 127.0.0.1 (default: a free port)")
     parser.add_argument("--config", metavar="FILE", help="JSON file describing the emulated instances")

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _table(rows: list[dict]) -> str:
-    columns = ["SessionId", "Target", "DocumentName", "ProcessId", "LocalPort", "StartTime", "State"]
+    columns = ["SessionId", "Target", "DocumentName", "Client", "ProcessId", "LocalPort", "StartTime", "State"]
     values = [[str(row.get(column) if row.get(column) is not None else "-") for column in columns] for row in rows]
     widths = [max([len(column)] + [len(value[index]) for value in values]) for index, column in enumerate(columns)]
     lines = ["  ".join(column.ljust(widths[index]) for index, column in enumerate(columns)).rstrip()]
