@@ -2,7 +2,8 @@
 
 It writes its argv, everything it read on stdin, and whether the /v: address echoed a
 probe to the JSON file named by STANDIN_RDP_RECORD. STANDIN_RDP_MODE=hang makes it wait
-for a signal after recording, as a user's open RDP window would.
+for a signal after recording, as a user's open RDP window would. STANDIN_RDP_EXIT sets its
+exit status, as a failed login would.
 """
 
 import json
@@ -36,7 +37,7 @@ def main(args: list) -> int:
             time.sleep(3600)
         except KeyboardInterrupt:
             return 130
-    return 0
+    return int(os.environ.get("STANDIN_RDP_EXIT", "0"))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,27 @@ def test_rdp_offline_instance_names_ping_status(run_ssmex, ssm_endpoint, ec2_end
     assert not rdp_client.ran()
 
 
+def test_rdp_linux_instance_rejected(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator, rdp_client, key_file):
+    emulator.add_instance(windows_instance(platform="Linux"))
+
+    completed = run_ssmex(*rdp_args(ssm_endpoint.endpoint_url, key_file))
+
+    assert completed.returncode == 2
+    assert f"{WINDOWS_ID} runs Linux, not Windows" in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
+    assert emulator.calls_of("StartSession") == []
+    assert emulator.calls_of("GetPasswordData") == []
+
+
+def test_rdp_client_failure_status_returned(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator, windows, rdp_client, key_file):
+    completed = run_ssmex(*rdp_args(ssm_endpoint.endpoint_url, key_file), env={"STANDIN_MODE": "port", "STANDIN_RDP_EXIT": "7"})
+
+    assert completed.returncode == 7
+    assert "exited with status 7" in completed.stderr
+    assert rdp_client.ran()
+    assert_session_cleaned_up(emulator, standin)
+
+
 def test_rdp_empty_password_not_available_yet(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator, rdp_client, key_file):
     emulator.add_instance(windows_instance(password=""))
 
@@ -217,11 +238,38 @@ def test_rdp_no_launch_keeps_forward_until_ctrl_c(ssmex_command, ssm_endpoint, e
     finally:
         stop_leftovers(process, standin)
 
+    # Ctrl+C is the documented way to end it, so it is no error.
+    assert process.returncode == 0, stderr.decode()
+    assert b"error" not in stderr
     text = (output + stdout).decode()
     assert "Address:  localhost:" in text
     assert "User:     Administrator" in text
     assert WINDOWS_PASSWORD not in text + stderr.decode()
     assert_session_cleaned_up(emulator, standin)
+
+
+def test_sessions_stop_all_spares_running_rdp(ssmex_command, run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator, windows, rdp_client, key_file):
+    process = start_rdp_process(ssmex_command, ssm_endpoint.endpoint_url, key_file, env={"STANDIN_RDP_MODE": "hang"})
+    try:
+        wait_for(rdp_client.ran, what="the RDP client to start")
+        [record] = records.load_all()
+        listed = run_ssmex("sessions")
+        spared = run_ssmex("sessions", "stop", "--all")
+        spared_alive = process_alive(record.ProcessId)
+        # Stopped by id, the forward ends under the client, and ssmex rdp reports it once the client exits.
+        stopped = run_ssmex("sessions", "stop", record.SessionId)
+        os.kill(rdp_client.record()["pid"], signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        stop_leftovers(process, standin)
+
+    assert "in use" in listed.stdout
+    assert spared.returncode == 0
+    assert f"Left session {record.SessionId} running because ssmex (pid {process.pid}) is using it" in spared.stderr
+    assert spared_alive
+    assert stopped.returncode == 0, stopped.stderr
+    assert process.returncode == 9
+    assert b"The port forward ended while the RDP client ran" in stderr
 
 
 def test_rdp_no_launch_show_password(ssmex_command, ssm_endpoint, ec2_endpoint, standin, emulator, windows, key_file):
@@ -321,7 +369,7 @@ def test_rdp_passphrase_on_terminal_then_ctrl_c(ssmex_command, ssm_endpoint, ec2
     text = shown.decode("utf-8", "replace")
     assert PASSPHRASE not in text
     assert "User:     Administrator" in text
-    assert process.returncode == 130
+    assert process.returncode == 0
     assert_session_cleaned_up(emulator, standin)
 
 

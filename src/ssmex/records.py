@@ -27,6 +27,11 @@ def sessions_dir() -> str:
     return path
 
 
+# The extra field with the process id of a foreground command, such as ssmex rdp, that uses
+# the session. `ssmex sessions stop --all` leaves the session alone while that process runs.
+HELD_BY = "HeldBy"
+
+
 @dataclass
 class SessionRecord:
     """A background session as `ssmex sessions` shows it. It never contains the token."""
@@ -48,6 +53,12 @@ class SessionRecord:
     @property
     def alive(self) -> bool:
         return process_alive(self.ProcessId)
+
+    @property
+    def holder(self) -> int | None:
+        """Return the process id of the running command that uses this session, if any."""
+        pid = self.extra.get(HELD_BY)
+        return pid if isinstance(pid, int) and pid != os.getpid() and process_alive(pid) else None
 
     def public(self) -> dict:
         """Return the record as printed: the fields plus whether its process is alive."""

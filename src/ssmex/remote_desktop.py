@@ -9,14 +9,15 @@ calls TerminateSession.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from typing import Callable
 
-from ssmex import ec2, forwarding, keys, rdp, session, targets
+from ssmex import ec2, forwarding, keys, rdp, records, session, targets
 from ssmex.aws import AwsContext
 from ssmex.errors import ExitCode, SsmexError
-from ssmex.interrupts import interrupts_held, termination_signals_interrupt
+from ssmex.interrupts import TerminationSignal, interrupts_held, termination_signals_interrupt
 from ssmex.ports import first_free_port, require_free_port
 from ssmex.process import process_alive
 
@@ -70,14 +71,28 @@ def pick_rdp_port(requested: int | None) -> int:
 
 
 def _use(target: rdp.RdpTarget, client: rdp.RdpClient | None, on_ready: ReadyCallback, still_open: Callable[[], bool]) -> int:
-    """Start the client, or without one keep the connection open until Ctrl+C."""
+    """Start the client and return its exit status, or without one keep the connection open until Ctrl+C."""
     on_ready(target)
     if client is not None:
         status = rdp.launch(client, target)
-        log.debug("the RDP client exited with status %d", status)
+        if not still_open():
+            raise SsmexError(
+                "The port forward ended while the RDP client ran (stopped by `ssmex sessions stop`, or it failed), "
+                "so the client lost its connection; run ssmex rdp again.",
+                ExitCode.PLUGIN_FAILED,
+            )
+        if status != 0:
+            log.warning("the RDP client %s exited with status %d", os.path.basename(client.path), status)
+            return status if 0 < status < 256 else ExitCode.ERROR
         return ExitCode.OK
-    while still_open():
-        time.sleep(0.5)
+    try:
+        while still_open():
+            time.sleep(0.5)
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, TerminationSignal):
+            raise
+        # Ctrl+C is how a forward kept open for another client is meant to end.
+        return ExitCode.OK
     raise SsmexError("The port forward ended on its own, so the RDP address no longer works; run ssmex rdp again.", ExitCode.PLUGIN_FAILED)
 
 
@@ -100,7 +115,14 @@ def rdp_over_session(
 
     session_client is "plugin" or "native": what runs the port forward.
     """
-    require_online(aws, instance_id)
+    node = require_online(aws, instance_id)
+    platform = node.get("PlatformType")
+    if platform and platform != "Windows":
+        raise SsmexError(
+            f"{instance_id} runs {platform}, not Windows, so it has no Administrator password to decrypt; "
+            f"use `ssmex start-session --target {instance_id}` or ssh-proxy instead.",
+            ExitCode.USAGE,
+        )
     client = rdp.find_client() if launch_client else None
     password = administrator_password(aws, instance_id, key_file, prompt, ec2_endpoint_url)
     port = pick_rdp_port(local_port)
@@ -111,6 +133,9 @@ def rdp_over_session(
             aws, request, plugin_path=plugin_path, ready_timeout=ready_timeout, credentials=credentials, client=session_client
         )
         try:
+            # `ssmex sessions stop --all` leaves a forward alone while this process uses it.
+            record.extra[records.HELD_BY] = os.getpid()
+            records.save(record)
             target = rdp.RdpTarget(host="localhost", port=record.LocalPort or port, password=password)
             return _use(target, client, on_ready, lambda: process_alive(record.ProcessId))
         finally:

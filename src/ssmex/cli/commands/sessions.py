@@ -41,15 +41,21 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.session_ids or args.all:
             raise SsmexError("`ssmex sessions list` takes no session ids; use `ssmex sessions stop ID`.", ExitCode.USAGE)
-        rows = [record.public() for record in records.load_all()]
+        loaded = list(records.load_all())
+        rows = [record.public() for record in loaded]
         if args.json:
             print_json(rows)
             return 0
         if not rows:
             print("No background sessions.")
             return 0
-        for row in rows:
-            row["State"] = "alive" if row["Alive"] else "gone"
+        for record, row in zip(loaded, rows):
+            if not row["Alive"]:
+                row["State"] = "gone"
+            elif record.holder:
+                row["State"] = "in use"
+            else:
+                row["State"] = "alive"
         print(_table(rows))
         return 0
 
@@ -60,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
     targets = list(records.load_all()) if args.all else []
     if args.all and not targets:
         print("No background sessions.", file=sys.stderr)
+    for record in [record for record in targets if record.holder]:
+        print(
+            f"Left session {record.SessionId} running because ssmex (pid {record.holder}) is using it; end that command, "
+            "or name the session to stop it anyway.",
+            file=sys.stderr,
+        )
+        targets.remove(record)
     for session_id in args.session_ids:
         record = records.find(session_id)
         if record is None:
