@@ -284,3 +284,14 @@ def test_invoke_client_native_skips_plugin(run_ssmex, ssm_endpoint, standin, emu
     assert completed.returncode == 0, completed.stderr
     assert standin.runs() == []
     assert [session.status for session in emulator.sessions.values()] == ["Terminated"]
+
+
+def test_invoke_ec2_endpoint_for_name_lookup(run_ssmex, ssm_endpoint, ec2_endpoint, standin, emulator, monkeypatch):
+    # Only the request names the EC2 endpoint, as -Ec2EndpointUrl would.
+    monkeypatch.delenv("AWS_ENDPOINT_URL_EC2")
+    request = start_request(ssm_endpoint.endpoint_url, Target="web-1", Ec2EndpointUrl=ec2_endpoint.endpoint_url)
+
+    completed = invoke(run_ssmex, request)
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(standin.only_run()["argv"][4])["Target"] == INSTANCE_ID

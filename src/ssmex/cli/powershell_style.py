@@ -77,6 +77,7 @@ COMMANDS = (
             *_AWS,
             Parameter("PassThru", SWITCH, "--pass-thru"),
             Parameter("EndpointUrl", option="--endpoint-url"),
+            Parameter("Ec2EndpointUrl", option="--ec2-endpoint-url"),
             Parameter("PluginPath", option="--plugin"),
             Parameter("Client", option="--client"),
         ),
@@ -303,7 +304,8 @@ def ssmex_arguments(command: Command, bound: dict[str, Any]) -> list[str]:
     """
     missing = [parameter for parameter in command.parameters if parameter.mandatory and parameter.name not in bound]
     if missing:
-        raise SsmexError(f"{command.name} needs {_names(missing)}; add it to the command.", ExitCode.USAGE)
+        pronoun = "it" if len(missing) == 1 else "them"
+        raise SsmexError(f"{command.name} needs {_names(missing)}; add {pronoun} to the command.", ExitCode.USAGE)
 
     arguments = list(command.ssmex_words)
     positional: list[str] = []

@@ -49,6 +49,9 @@ function Start-SSMSessionEx {
     .PARAMETER EndpointUrl
     An SSM endpoint URL to use instead of the one the SDK resolves, such as a VPC endpoint.
 
+    .PARAMETER Ec2EndpointUrl
+    An EC2 endpoint URL for looking up a -Target given as a Name tag value, instead of the
+    one the SDK resolves.
     .PARAMETER PluginPath
     The session-manager-plugin executable to run. Without it, ssmex uses SSMEX_PLUGIN,
     PATH, then the installers' locations.
@@ -121,7 +124,11 @@ function Start-SSMSessionEx {
         [string]$EndpointUrl,
 
         [ValidateNotNullOrEmpty()]
+        [string]$Ec2EndpointUrl,
+
+        [ValidateNotNullOrEmpty()]
         [string]$PluginPath,
+
         [ValidateSet('Auto', 'Plugin', 'Native')]
         [string]$Client
     )
@@ -137,6 +144,7 @@ function Start-SSMSessionEx {
         if ($context.Region) { $request['Region'] = $context.Region }
         if ($PassThru) { $request['PassThru'] = $true }
         if ($EndpointUrl) { $request['EndpointUrl'] = $EndpointUrl }
+        if ($Ec2EndpointUrl) { $request['Ec2EndpointUrl'] = $Ec2EndpointUrl }
         # A relative path means the current PowerShell location, which ssmex does not know.
         if ($PluginPath) { $request['PluginPath'] = $PSCmdlet.GetUnresolvedProviderPathFromPSPath($PluginPath) }
         if ($Client) { $request['Client'] = $Client.ToLowerInvariant() }
