@@ -88,13 +88,28 @@ def test_emulator_config_instances_listed(emulator_process, tmp_path):
     assert any("mi-0123456789abcdef0" in line and "on-prem" in line and "Windows" in line for line in lines)
 
 
-def test_emulator_port_in_use_is_one_sentence(run_ssmex):
+@pytest.mark.parametrize("option", ["--port", "--ec2-port"])
+def test_emulator_port_in_use_is_one_sentence(run_ssmex, option):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        completed = run_ssmex("emulator", "--port", str(port))
+        completed = run_ssmex("emulator", option, str(port))
 
     assert completed.returncode == 2
-    assert f"The port {port} (from --port) cannot be used" in completed.stderr
+    assert f"The port {port} (from {option}) cannot be used" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_emulator_ec2_port_and_public_address_shown(emulator_process, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        ec2_port = probe.getsockname()[1]
+    config = tmp_path / "emulator.json"
+    config.write_text(json.dumps({"instances": [{"id": "i-0a1b2c3d4e5f60718", "platform": "Windows", "public_ip": "127.0.0.1"}]}))
+    process = emulator_process("--config", str(config), "--ec2-port", str(ec2_port))
+
+    lines = read_until(process.stdout, r"Press Ctrl\+C")
+
+    assert f"EC2 API at http://127.0.0.1:{ec2_port}" in lines[0]
+    assert any("i-0a1b2c3d4e5f60718" in line and "running public 127.0.0.1" in line for line in lines)

@@ -196,6 +196,11 @@ def test_stop_takes_comma_list():
     assert translate("stop-ssmsessionex", "-a") == ["sessions", "stop", "--all"]
 
 
+@pytest.mark.parametrize("extra", [(), ("-WhatIf",)])
+def test_stop_needs_ids_or_all(extra):
+    assert usage_error("Stop-SSMSessionEx", *extra) == "Stop-SSMSessionEx needs -SessionId or -All; add one to the command."
+
+
 def test_rdp_commands_translate():
     assert translate("Start-SSMRDPClient", INSTANCE_ID, "-Pem", "k.pem", "-Port", "3390", "-NoL") == [
         "rdp",

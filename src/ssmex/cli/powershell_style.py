@@ -48,6 +48,8 @@ class Command:
     name: str
     ssmex_words: tuple[str, ...]
     parameters: tuple[Parameter, ...]
+    # Parameters of which at least one must be given.
+    one_of: tuple[str, ...] = ()
 
     def all_parameters(self) -> tuple[Parameter, ...]:
         return self.parameters + COMMON_PARAMETERS
@@ -90,6 +92,7 @@ COMMANDS = (
             Parameter("SessionId", STRINGS, position=0),
             Parameter("All", SWITCH, "--all"),
         ),
+        one_of=("SessionId", "All"),
     ),
     Command(
         "Start-SSMRDPClient",
@@ -306,6 +309,10 @@ def ssmex_arguments(command: Command, bound: dict[str, Any]) -> list[str]:
     if missing:
         pronoun = "it" if len(missing) == 1 else "them"
         raise SsmexError(f"{command.name} needs {_names(missing)}; add {pronoun} to the command.", ExitCode.USAGE)
+
+    if command.one_of and not any(bound.get(name) for name in command.one_of):
+        choices = " or ".join(f"-{name}" for name in command.one_of)
+        raise SsmexError(f"{command.name} needs {choices}; add one to the command.", ExitCode.USAGE)
 
     arguments = list(command.ssmex_words)
     positional: list[str] = []

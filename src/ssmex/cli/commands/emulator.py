@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("--port", type=int, default=0, help="SSM API port on 127.0.0.1 (default: a free port)")
     parser.add_argument("--config", metavar="FILE", help="JSON file describing the emulated instances")
+    parser.add_argument("--ec2-port", type=int, default=0, metavar="PORT", help="EC2 API port on 127.0.0.1 (default: a free port)")
     parser.add_argument(
         "--data-channel-port",
         type=int,
@@ -82,6 +83,18 @@ def environment_lines(endpoint: str, ec2_endpoint: str | None = None) -> list[st
     return [f"export {name}={value}" for name, value in settings.items()]
 
 
+def _bind(create, port: int, option: str):
+    """Create a loopback server, turning a port that cannot be bound into one sentence."""
+    try:
+        return create()
+    except OSError as error:
+        raise SsmexError(
+            f"The port {port} (from {option}) cannot be used on 127.0.0.1 ({error.strerror}); "
+            f"pass another {option} or leave it out to pick a free one.",
+            ExitCode.USAGE,
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for http.server at start-up.
     from ssmex.emulator.api import Emulator, SsmApiServer
@@ -95,19 +108,18 @@ def run(args: argparse.Namespace) -> int:
     emulator = Emulator(instances)
     stopped = threading.Event()
     data_channel = DataChannelServer(emulator, port=args.data_channel_port)
-    try:
-        api = SsmApiServer(emulator, port=args.port)
-    except OSError as error:
-        raise SsmexError(
-            f"The port {args.port} (from --port) cannot be used on 127.0.0.1 ({error.strerror}); "
-            "pass another --port or leave it out to pick a free one.",
-            ExitCode.USAGE,
-        ) from None
-    with api as server, Ec2ApiServer(emulator) as ec2_server, data_channel as channel:
+    api = _bind(lambda: SsmApiServer(emulator, port=args.port), args.port, "--port")
+    ec2_api = _bind(lambda: Ec2ApiServer(emulator, port=args.ec2_port), args.ec2_port, "--ec2-port")
+    with api as server, ec2_api as ec2_server, data_channel as channel:
         print(f"ssmex emulator: SSM API at {server.endpoint_url}, EC2 API at {ec2_server.endpoint_url}", flush=True)
         print(f"ssmex emulator: data channel at {channel.url}", flush=True)
         for instance in emulator.instances.values():
-            print(f"  {instance.instance_id}  {instance.name or '-':14} {instance.platform:8} {instance.ping_status}", flush=True)
+            public = f" public {instance.public_ip}" if instance.public_ip else ""
+            print(
+                f"  {instance.instance_id}  {instance.name or '-':14} {instance.platform:8} {instance.ping_status:14} "
+                f"{instance.state}{public}".rstrip(),
+                flush=True,
+            )
             for remote_port, (host, port) in sorted(instance.port_map.items()):
                 print(f"    port {remote_port} -> {host}:{port}", flush=True)
         print("Point ssmex or the AWS CLI at it (fake credentials):", flush=True)
