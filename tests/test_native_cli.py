@@ -336,15 +336,21 @@ def read_exactly(stream, size: int, timeout: float = 30) -> bytes:
     return bytes(received)
 
 
+SSH_PROXY_NATIVE = ["ssh-proxy", INSTANCE_ID, "22", "--client", "native", "--region", REGION]
+
+
+def ssh_proxy_process(ssmex_command, endpoint):
+    return subprocess.Popen(
+        ssmex_command + SSH_PROXY_NATIVE + ["--endpoint-url", endpoint],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
 def test_ssh_proxy_native_round_trip(ssmex_command, ssm_endpoint, data_channel, emulator):
     echo = EchoServer()
     emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
     payload = b"SSH-2.0-test\r\n" + bytes(range(256)) * 16
-    process = subprocess.Popen(
-        ssmex_command + ["ssh-proxy", INSTANCE_ID, "22", "--client", "native", "--region", REGION,
-                         "--endpoint-url", ssm_endpoint.endpoint_url],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    process = ssh_proxy_process(ssmex_command, ssm_endpoint.endpoint_url)
     try:
         process.stdin.write(payload)
         process.stdin.flush()
@@ -364,7 +370,7 @@ def test_ssh_proxy_native_round_trip(ssmex_command, ssm_endpoint, data_channel, 
 
 
 def ssh_proxy_native(run_ssmex, endpoint, **kwargs):
-    return run_ssmex("ssh-proxy", INSTANCE_ID, "22", "--client", "native", "--region", REGION, "--endpoint-url", endpoint, **kwargs)
+    return run_ssmex(*SSH_PROXY_NATIVE, "--endpoint-url", endpoint, **kwargs)
 
 
 def test_ssh_proxy_reply_after_stdin_ends(run_ssmex, ssm_endpoint, data_channel, emulator):
@@ -384,11 +390,7 @@ def test_ssh_proxy_reply_after_stdin_ends(run_ssmex, ssm_endpoint, data_channel,
 def test_ssh_proxy_sighup_ends_quietly(ssmex_command, ssm_endpoint, data_channel, emulator):
     echo = EchoServer()
     emulator.instances[INSTANCE_ID].port_map[22] = ("127.0.0.1", echo.port)
-    process = subprocess.Popen(
-        ssmex_command + ["ssh-proxy", INSTANCE_ID, "22", "--client", "native", "--region", REGION,
-                         "--endpoint-url", ssm_endpoint.endpoint_url],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    process = ssh_proxy_process(ssmex_command, ssm_endpoint.endpoint_url)
     try:
         process.stdin.write(b"ping\n")
         process.stdin.flush()
