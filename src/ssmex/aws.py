@@ -205,10 +205,10 @@ class AwsContext:
                 ExitCode.ERROR,
             ) from None
         except ValueError as error:
-            given = endpoint_url or (self.settings.endpoint_url if service == "ssm" else None)
-            if given and not _is_http_url(given):
+            requested = endpoint_url or (self.settings.endpoint_url if service == "ssm" else None)
+            if requested and not _is_http_url(requested):
                 raise SsmexError(
-                    f"The endpoint URL {given!r} is invalid; use an http or https URL such as "
+                    f"The endpoint URL {requested!r} is invalid; use an http or https URL such as "
                     f"https://{service}.{self.region}.amazonaws.com.",
                     ExitCode.CONFIGURATION,
                 ) from None

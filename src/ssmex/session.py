@@ -84,9 +84,9 @@ class SessionRequest:
         if not values:
             return None
         if len(values) > 1:
-            shown = ", ".join(repr(value) for value in values)
+            listed = ", ".join(repr(value) for value in values)
             raise SsmexError(
-                f"{name} has {len(values)} values ({shown}) but takes one; check --parameters, where a word "
+                f"{name} has {len(values)} values ({listed}) but takes one; check --parameters, where a word "
                 "without =value after a comma is read as another value of the parameter before it.",
                 ExitCode.USAGE,
             )
