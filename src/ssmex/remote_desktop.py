@@ -72,8 +72,8 @@ def pick_rdp_port(requested: int | None) -> int:
 
 def _use(target: rdp.RdpTarget, client: rdp.RdpClient | None, on_ready: ReadyCallback, still_open: Callable[[], bool]) -> int:
     """Start the client and return its exit status, or without one keep the connection open until Ctrl+C."""
-    on_ready(target)
     if client is not None:
+        on_ready(target)
         status = rdp.launch(client, target)
         if not still_open():
             raise SsmexError(
@@ -86,6 +86,8 @@ def _use(target: rdp.RdpTarget, client: rdp.RdpClient | None, on_ready: ReadyCal
             return status if 0 < status < 256 else ExitCode.ERROR
         return ExitCode.OK
     try:
+        # on_ready tells the user to press Ctrl+C, so it runs inside the block that expects it.
+        on_ready(target)
         while still_open():
             time.sleep(0.5)
     except KeyboardInterrupt as interrupt:
