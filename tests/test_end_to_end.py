@@ -369,7 +369,8 @@ def test_second_ctrl_c_stops_at_once(ssmex_command, ssm_endpoint, standin, emula
     process = start_with_slow_response(ssmex_command, ssm_endpoint.endpoint_url, emulator, delay=20)
     try:
         os.killpg(process.pid, signal.SIGINT)
-        time.sleep(0.5)
+        # Well apart from the first, so that even a busy machine cannot make it the same press.
+        time.sleep(1.5)
         os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=10)
     finally:

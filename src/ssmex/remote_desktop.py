@@ -86,7 +86,7 @@ def _use(target: rdp.RdpTarget, client: rdp.RdpClient | None, on_ready: ReadyCal
             return status if 0 < status < 256 else ExitCode.ERROR
         return ExitCode.OK
     try:
-        # on_ready tells the user to press Ctrl+C, so it runs inside the block that expects it.
+        # on_ready prints the Ctrl+C hint, so it runs inside the block that handles Ctrl+C.
         on_ready(target)
         while still_open():
             time.sleep(0.5)
