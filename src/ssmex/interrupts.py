@@ -82,8 +82,8 @@ def interrupts_held() -> Iterator[None]:
 def interrupt_deferred(operation: str) -> Iterator[Callable[[], bool]]:
     """Hold back the first Ctrl+C until the block ends, and let a second press interrupt at once.
 
-    Yields a function that returns whether a Ctrl+C was held back; the caller then undoes
-    what the operation created and raises KeyboardInterrupt. Where SIGINT is ignored or has
+    Yields a function that returns whether a Ctrl+C was held back. When it was, the caller
+    undoes what the operation created and raises KeyboardInterrupt. Where SIGINT is ignored or has
     a handler of its own, or outside the main thread, the block runs unchanged.
     """
     first_press: list[float] = []

@@ -59,8 +59,8 @@ class _Outgoing:
         self.frame = frame
         self.sent_at = sent_at
         self.resends = 0
-        # Which websocket carried the latest transmission, and that transmission's place
-        # in the order of all transmissions; 0 while it has not been transmitted.
+        # Which websocket carried the latest transmission, and that transmission's place in
+        # the order of all transmissions. Both stay 0 until the message is first transmitted.
         self.websocket_number = 0
         self.transmission_number = 0
 
@@ -169,7 +169,7 @@ class ReliableChannel:
     # -- sending -----------------------------------------------------------
 
     def _transmit_locked(self, frame: bytes, outgoing: Optional[_Outgoing] = None) -> bool:
-        """Send frame on the websocket; for a stream-data message, record where it went."""
+        """Send frame on the websocket, and for a stream-data message record where it went."""
         ws = self._ws
         if ws is None:
             return False
